@@ -112,6 +112,12 @@ func (l *callLog) begin(ctx context.Context, method string, md metadata.MD, rule
 
 func (l *callLog) end(c *Call, err error) {
 	code := status.Code(err)
+	// A client whose deadline passed sees DeadlineExceeded, even when its
+	// RST_STREAM reached us before our own timer and the upstream call
+	// ended as Canceled.
+	if code == codes.Canceled && !c.Deadline.IsZero() && !time.Now().Before(c.Deadline) {
+		code = codes.DeadlineExceeded
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c.End = time.Now()
@@ -120,7 +126,11 @@ func (l *callLog) end(c *Call, err error) {
 	n.Finished++
 	n.ByCode[code]++
 	if l.out != nil {
-		l.out("faultproxy: end   #%d %s code=%s after %s", c.ID, c.Method, code, c.End.Sub(c.Start).Round(10*time.Microsecond))
+		msg := ""
+		if err != nil {
+			msg = fmt.Sprintf(" msg=%q", status.Convert(err).Message())
+		}
+		l.out("faultproxy: end   #%d %s code=%s%s after %s", c.ID, c.Method, code, msg, c.End.Sub(c.Start).Round(10*time.Microsecond))
 	}
 }
 

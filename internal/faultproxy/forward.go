@@ -106,8 +106,13 @@ func (p *Proxy) forward(ctx context.Context, ss grpc.ServerStream, method string
 		err := cs.RecvMsg(&f)
 		if n == 0 {
 			// Headers are known once the first message or the status came.
+			// A failed call's own status matters more than a header we
+			// could not pass on to a client that is gone.
 			if hdr, herr := cs.Header(); herr == nil && len(hdr) > 0 {
-				if serr := ss.SetHeader(hdr); serr != nil {
+				if serr := ss.SetHeader(hdr); serr != nil && err == nil {
+					if ctx.Err() != nil {
+						return status.FromContextError(ctx.Err()).Err()
+					}
 					return serr
 				}
 			}

@@ -162,8 +162,8 @@ func TestFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := startProxy(t, upstream, tt.rules...)
 			cc := dial(t, p.ListenPath())
+			start := time.Now() // before the deadline is set, so it bounds the wait from below
 			ctx := nsCtx(t, "k8s.io", deadline)
-			start := time.Now()
 			err := tt.call(ctx, cc)
 			elapsed := time.Since(start)
 			got := statusString(err)
