@@ -48,9 +48,12 @@ type Result struct {
 	Namespace  string         `json:"namespace"`
 	// Containers is how many containers the streaming list returned in
 	// Namespace.
-	Containers int         `json:"containers"`
-	Calls      []CallStats `json:"calls"`
-	Stuck      []StuckCall `json:"stuck"`
+	Containers int `json:"containers"`
+	// SweptContainers is how many of them the sweep reached before the
+	// probe's own --timeout; less than Containers means an incomplete sweep.
+	SweptContainers int         `json:"sweptContainers"`
+	Calls           []CallStats `json:"calls"`
+	Stuck           []StuckCall `json:"stuck"`
 	// StuckOmitted counts stuck calls left out of Stuck to keep the result
 	// small (the termination message holds at most 4 KiB).
 	StuckOmitted int `json:"stuckOmitted,omitempty"`
@@ -66,6 +69,8 @@ type Result struct {
 // SocketInfo is what stat and a raw unix connect said about the socket.
 type SocketInfo struct {
 	Path string `json:"path"`
+	// HostRoot is the --host-root prefix under which Path was opened.
+	HostRoot string `json:"hostRoot,omitempty"`
 	// Discovered is true when Path came from the list of known locations
 	// rather than --socket.
 	Discovered bool `json:"discovered,omitempty"`
@@ -104,6 +109,19 @@ type CallStats struct {
 	// limit (4 MiB or 16 MiB) it comes close to, if any.
 	MaxBytes  int    `json:"maxBytes,omitempty"`
 	NearLimit string `json:"nearLimit,omitempty"`
+	// NotFound counts calls answered NotFound (included in OK): Tasks/Get
+	// of a container that has no task.
+	NotFound int `json:"notFound,omitempty"`
+	// Unknown counts Tasks/Get answers with task status UNKNOWN (included in
+	// OK, and each one is also in Stuck): containerd < 2.3 answers so when the
+	// shim does not answer within its 2 s task-state timeout.
+	Unknown int `json:"unknown,omitempty"`
+	// MaxID is the container id of the slowest call.
+	MaxID string `json:"maxId,omitempty"`
+	// FirstError and FirstErrorID are the first non-timeout error and the
+	// container id it was for.
+	FirstError   string `json:"firstError,omitempty"`
+	FirstErrorID string `json:"firstErrorId,omitempty"`
 }
 
 // StuckCall is one call that hit its deadline, or a task reported UNKNOWN.

@@ -1,0 +1,254 @@
+package checks
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"time"
+)
+
+// maxStuck caps Result.Stuck; the rest is counted in StuckOmitted.
+const maxStuck = 1000
+
+// Run makes the checks in order, each under its own deadline, and returns
+// the result with its verdict. It never takes longer than cfg.Timeout plus
+// a few milliseconds: calls stop a reserve before the deadline so that the
+// evidence and the answer still fit. Once connect or Version shows the
+// daemon frozen it skips the per-container sweep and answers at once.
+func Run(ctx context.Context, cfg Config) Result {
+	start := time.Now()
+	hard := start.Add(cfg.Timeout)
+	reserve := min(200*time.Millisecond, cfg.Timeout/10)
+	bctx, cancel := context.WithDeadline(ctx, hard.Add(-reserve))
+	defer cancel()
+	p := &prober{cfg: cfg, b: budget{ctx: bctx, callTimeout: cfg.CallTimeout}, f: findings{slow: cfg.Slow}}
+	p.r = Result{
+		APIVersion: APIVersion, Kind: Kind, Node: cfg.Node, Namespace: cfg.Namespace,
+		Calls: []CallStats{}, Stuck: []StuckCall{}, Checks: []CheckResult{},
+	}
+	p.run(bctx)
+	p.evidence(hard.Add(-reserve / 4))
+	p.r.Verdict, p.r.Reason = decide(p.f)
+	p.r.DurationMs = time.Since(start).Milliseconds()
+	return p.r
+}
+
+type prober struct {
+	cfg      Config
+	b        budget
+	r        Result
+	f        findings
+	openPath string
+	stuck    []stuckCall
+}
+
+func (p *prober) check(c CheckResult) { p.r.Checks = append(p.r.Checks, c) }
+
+func (p *prober) observe(method, id string, d time.Duration) {
+	if d > p.f.slowest.d {
+		p.f.slowest = slowCall{method: method, id: id, d: d}
+	}
+}
+
+func (p *prober) run(ctx context.Context) {
+	// 1. Socket: stat, then a raw connect.
+	path := p.cfg.Socket
+	if path == "" {
+		path = discoverSocket(p.cfg.HostRoot)
+		p.r.Socket.Discovered = true
+	}
+	p.r.Socket.Path, p.r.Socket.HostRoot = path, p.cfg.HostRoot
+	p.openPath = hostPath(p.cfg.HostRoot, path)
+	t := time.Now()
+	problem := statSocket(&p.r.Socket, p.openPath)
+	sc := CheckResult{Name: "socket", Status: StatusOK, DurationMs: ms(time.Since(t)), Message: p.r.Socket.Type}
+	if problem != "" {
+		sc.Status, sc.Message = StatusError, problem
+		p.check(sc)
+		p.f.unreachable = problem
+		return
+	}
+	p.check(sc)
+	t = time.Now()
+	oc, msg := rawConnect(ctx, &p.r.Socket, p.openPath, p.cfg.CallTimeout)
+	cd := time.Since(t)
+	cc := CheckResult{Name: "connect", Status: StatusOK, DurationMs: ms(cd), Message: msg}
+	switch oc {
+	case connectUnreachable:
+		cc.Status = StatusError
+		p.f.unreachable = msg
+	case connectFrozen:
+		cc.Status = StatusTimeout
+		p.f.unresponsive = msg
+	default:
+		p.observe("connect", "", cd)
+	}
+	p.check(cc)
+	if oc != connectOK {
+		return
+	}
+
+	// 2. Liveness: Version (cAdvisor's Register) and the health service.
+	conn, err := dial(p.openPath)
+	if err != nil {
+		p.f.inconclusive = append(p.f.inconclusive, fmt.Sprintf("create gRPC client for %s: %v", path, err))
+		return
+	}
+	defer conn.Close()
+	vr, vo, vmsg := versionCheck{conn: conn, b: p.b}.run(ctx, &p.r.Containerd)
+	p.check(vr)
+	vs := CallStats{Method: MethodVersion, Count: 1, P50Ms: vr.DurationMs, P99Ms: vr.DurationMs, MaxMs: vr.DurationMs}
+	switch vo {
+	case versionOK:
+		vs.OK = 1
+		p.observe(MethodVersion, "", time.Duration(vr.DurationMs*float64(time.Millisecond)))
+	case versionUnresponsive:
+		vs.Timeouts = 1
+		p.f.unresponsive = vmsg + " on " + path
+	case versionUnreachable:
+		vs.Errors = 1
+		p.f.unreachable = vmsg + " on " + path
+	default:
+		vs.Errors = 1
+		p.f.inconclusive = append(p.f.inconclusive, vmsg)
+	}
+	p.r.Calls = append(p.r.Calls, vs)
+	if vo != versionOK {
+		return // frozen or not containerd: skip the sweep, answer now
+	}
+	p.check(healthCheck(ctx, conn, p.b))
+
+	// 3. The list, the kubelet's CRI path, then cAdvisor's per-container calls.
+	nsctx := withNamespace(ctx, p.cfg.Namespace)
+	ids, lr, lstuck := listCheck{conn: conn, b: p.b}.run(nsctx)
+	p.check(lr)
+	p.r.Containers = len(ids)
+	switch {
+	case lstuck != nil && lr.Status == StatusTimeout:
+		p.f.stuck = append(p.f.stuck, *lstuck)
+	case lstuck != nil:
+		p.f.failed = append(p.f.failed, CallStats{Method: lstuck.Method, Errors: 1, FirstError: lstuck.Error})
+	case lr.Status == StatusTimeout:
+		p.f.incomplete = "the container list was cut by the probe's --timeout " + p.cfg.Timeout.String()
+	}
+
+	if ctx.Err() == nil {
+		cri := criCheck{conn: conn, b: p.b}.run(ctx)
+		p.r.CRI = cri
+		for _, c := range cri.Calls {
+			if c.Status == StatusTimeout {
+				p.f.criStuck = append(p.f.criStuck, c.Name)
+			}
+			if c.Status == StatusOK {
+				p.observe(c.Name, "", time.Duration(c.DurationMs*float64(time.Millisecond)))
+			}
+		}
+	}
+
+	t = time.Now()
+	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(nsctx, ids)
+	p.r.Calls = append(p.r.Calls, sr.calls...)
+	p.r.SweptContainers = sr.swept
+	p.stuck = sr.stuck
+	sw := CheckResult{Name: "sweep", Status: StatusOK, DurationMs: ms(time.Since(t))}
+	sw.Message = fmt.Sprintf("%d of %d containers, %d stuck calls", sr.swept, len(ids), len(sr.stuck))
+	if sr.swept < len(ids) {
+		sw.Status = StatusTimeout
+		p.f.incomplete = fmt.Sprintf("the sweep was cut by the probe's --timeout %s after %d of %d containers", p.cfg.Timeout, sr.swept, len(ids))
+	} else if len(sr.stuck) > 0 {
+		sw.Status = StatusTimeout
+	}
+	for _, c := range sr.calls {
+		p.observe(c.Method, c.MaxID, time.Duration(c.MaxMs*float64(time.Millisecond)))
+		if c.Errors > 0 {
+			p.f.failed = append(p.f.failed, c)
+		}
+		if c.NearLimit != "" {
+			p.f.nearLimit = append(p.f.nearLimit, fmt.Sprintf("largest %s response %.1f MiB is near the %s message limit", short(c.Method), float64(c.MaxBytes)/(1<<20), c.NearLimit))
+		}
+	}
+	if sw.Status == StatusOK && p.f.slowest.d > p.cfg.Slow {
+		sw.Status = StatusSlow
+	}
+	p.check(sw)
+	p.f.summary = fmt.Sprintf("%d containers: Version, Containers/Get and Tasks/Get all answered; slowest %s %s", len(ids), short(p.f.slowest.method), round(p.f.slowest.d))
+}
+
+// evidence reads containerd's and the stuck shims' processes from /proc,
+// gives up at deadline (a /proc read can block on a process in D state),
+// and then fills Stuck.
+func (p *prober) evidence(deadline time.Time) {
+	type ev struct {
+		daemon *DaemonEvidence
+		shims  []shim
+		check  CheckResult
+	}
+	done := make(chan ev, 1)
+	t := time.Now()
+	go func() {
+		fs := procFS{root: p.cfg.Proc}
+		names := []string{p.r.Socket.Path}
+		if real, err := filepath.EvalSymlinks(p.openPath); err == nil && p.cfg.HostRoot == "" {
+			names = append(names, real)
+		}
+		inode, bound := fs.listener(names...)
+		e := ev{check: CheckResult{Name: "daemon", Status: StatusOK}}
+		if inode == "" {
+			e.check.Status, e.check.Message = StatusSkipped, "no listening socket "+p.r.Socket.Path+" in "+p.cfg.Proc+"/1/net/unix"
+			done <- e
+			return
+		}
+		e.daemon = &DaemonEvidence{}
+		if pid := fs.socketOwner(inode); pid > 0 {
+			e.daemon.Process, _ = fs.process(pid)
+		}
+		e.shims = fs.shims(bound)
+		e.daemon.Shims = len(e.shims)
+		if pr := e.daemon.Process; pr != nil {
+			e.check.Message = fmt.Sprintf("containerd pid %d state %s, %d threads, %d shims", pr.PID, pr.State, pr.Threads, len(e.shims))
+		} else {
+			e.check.Message = fmt.Sprintf("socket owner not found; %d shims", len(e.shims))
+		}
+		done <- e
+	}()
+	var e ev
+	select {
+	case e = <-done:
+	case <-time.After(time.Until(deadline)):
+		e.check = CheckResult{Name: "daemon", Status: StatusTimeout, Message: "reading " + p.cfg.Proc + " did not finish in time"}
+	}
+	e.check.DurationMs = ms(time.Since(t))
+	p.check(e.check)
+	p.r.Daemon = e.daemon
+	if e.daemon != nil && e.daemon.Process != nil {
+		p.f.daemonPID, p.f.daemonState = e.daemon.Process.PID, e.daemon.Process.State
+	}
+
+	sort.SliceStable(p.stuck, func(i, j int) bool { return p.stuck[i].ElapsedMs > p.stuck[j].ElapsedMs })
+	fs := procFS{root: p.cfg.Proc}
+	for i := range p.stuck {
+		s := &p.stuck[i]
+		if s.Method == MethodTasksGet && i < maxStuck {
+			if sh := shimFor(e.shims, p.cfg.Namespace, s.ID, s.sandboxID); sh != nil {
+				s.Evidence, _ = fs.process(sh.pid)
+			}
+		}
+	}
+	all := append(append([]StuckCall(nil), p.f.stuck...), flatten(p.stuck)...)
+	sort.SliceStable(all, func(i, j int) bool { return all[i].ElapsedMs > all[j].ElapsedMs })
+	p.f.stuck = all
+	if len(all) > maxStuck {
+		p.r.StuckOmitted = len(all) - maxStuck
+		all = all[:maxStuck]
+	}
+	p.r.Stuck = append(p.r.Stuck, all...)
+}
+
+func flatten(s []stuckCall) []StuckCall {
+	out := make([]StuckCall, len(s))
+	for i := range s {
+		out[i] = s[i].StuckCall
+	}
+	return out
+}

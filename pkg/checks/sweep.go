@@ -1,0 +1,164 @@
+package checks
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	containersapi "github.com/containerd/containerd/api/services/containers/v1"
+	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types/task"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// The gRPC methods cAdvisor calls per container.
+const (
+	MethodContainersGet = "/containerd.services.containers.v1.Containers/Get"
+	MethodTasksGet      = "/containerd.services.tasks.v1.Tasks/Get"
+	MethodVersion       = "/containerd.services.version.v1.Version/Version"
+)
+
+// sweep makes cAdvisor's per-container calls for every container:
+// Containers/Get (LoadContainer) then Tasks/Get (TaskPid), each under its
+// own deadline, with at most concurrency containers in flight.
+type sweep struct {
+	containers  containersapi.ContainersClient
+	tasks       tasksapi.TasksClient
+	b           budget
+	concurrency int
+}
+
+func newSweep(conn *grpc.ClientConn, b budget, concurrency int) sweep {
+	return sweep{
+		containers:  containersapi.NewContainersClient(conn),
+		tasks:       tasksapi.NewTasksClient(conn),
+		b:           b,
+		concurrency: concurrency,
+	}
+}
+
+// sweepResult is what the sweep found.
+type sweepResult struct {
+	calls []CallStats
+	stuck []stuckCall
+	swept int // containers whose calls were all made (not cut)
+}
+
+// stuckCall is a StuckCall plus what is needed to find its shim.
+type stuckCall struct {
+	StuckCall
+	sandboxID string
+}
+
+type worker struct {
+	cget, tget methodStats
+	stuck      []stuckCall
+	swept      int
+}
+
+func (s sweep) run(ctx context.Context, ids []string) sweepResult {
+	var next atomic.Int64
+	n := min(s.concurrency, max(len(ids), 1))
+	workers := make([]worker, n)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wk := &workers[w]
+		wk.cget.lat = make([]time.Duration, 0, len(ids)/n+1)
+		wk.tget.lat = make([]time.Duration, 0, len(ids)/n+1)
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(ids) || s.b.ctx.Err() != nil {
+					return
+				}
+				s.one(ctx, wk, ids[i])
+			}
+		})
+	}
+	wg.Wait()
+
+	all := worker{cget: methodStats{method: MethodContainersGet}, tget: methodStats{method: MethodTasksGet}}
+	for w := range workers {
+		all.cget.merge(&workers[w].cget)
+		all.tget.merge(&workers[w].tget)
+		all.stuck = append(all.stuck, workers[w].stuck...)
+		all.swept += workers[w].swept
+	}
+	return sweepResult{calls: []CallStats{all.cget.stats(), all.tget.stats()}, stuck: all.stuck, swept: all.swept}
+}
+
+// one makes both calls for one container.
+func (s sweep) one(ctx context.Context, w *worker, id string) {
+	cctx, cancel, cut := s.b.callCtx(ctx)
+	start := time.Now()
+	cresp, err := s.containers.Get(cctx, &containersapi.GetContainerRequest{ID: id})
+	d := time.Since(start)
+	cancel()
+	o := s.b.classify(err, cut)
+	size := 0
+	if err == nil {
+		size = proto.Size(cresp)
+	}
+	w.cget.add(id, d, o, size, err)
+	if o == outcomeCut {
+		return
+	}
+	if o == outcomeTimeout {
+		w.stuck = append(w.stuck, stuckCall{StuckCall: StuckCall{Method: MethodContainersGet, ID: id, ElapsedMs: ms(d), Error: err.Error()}})
+	}
+
+	tctx, cancel, cut := s.b.callCtx(ctx)
+	start = time.Now()
+	tresp, err := s.tasks.Get(tctx, &tasksapi.GetRequest{ContainerID: id})
+	d = time.Since(start)
+	cancel()
+	o = s.b.classify(err, cut)
+	size = 0
+	if err == nil {
+		size = proto.Size(tresp)
+	}
+	w.tget.add(id, d, o, size, err)
+	switch {
+	case o == outcomeCut:
+		return
+	case o == outcomeTimeout:
+		w.stuck = append(w.stuck, stuckCall{
+			StuckCall: StuckCall{Method: MethodTasksGet, ID: id, ElapsedMs: ms(d), Error: err.Error()},
+			sandboxID: sandboxID(cresp),
+		})
+	case o == outcomeOK && tresp.GetProcess().GetStatus() == task.Status_UNKNOWN:
+		// containerd < 2.3 gives up on the shim after its own 2 s
+		// task-state timeout and answers OK with status UNKNOWN, pid 0.
+		w.tget.unknown++
+		w.stuck = append(w.stuck, stuckCall{
+			StuckCall: StuckCall{Method: MethodTasksGet, ID: id, ElapsedMs: ms(d),
+				Error: fmt.Sprintf("task status UNKNOWN after %s: the shim did not answer containerd's State call", round(d))},
+			sandboxID: sandboxID(cresp),
+		})
+	}
+	w.swept++
+}
+
+// criMetadataExtension is where the CRI plugin keeps a container's metadata,
+// including its pod sandbox's id (whose shim serves the container).
+const criMetadataExtension = "io.cri-containerd.container.metadata"
+
+func sandboxID(c *containersapi.GetContainerResponse) string {
+	ext := c.GetContainer().GetExtensions()[criMetadataExtension]
+	if ext == nil {
+		return ""
+	}
+	var m struct {
+		Metadata struct {
+			SandboxID string `json:"SandboxID"`
+		} `json:"Metadata"`
+	}
+	if json.Unmarshal(ext.GetValue(), &m) != nil {
+		return ""
+	}
+	return m.Metadata.SandboxID
+}
