@@ -19,7 +19,10 @@ func newNode(name string) *nodeBuilder {
 	return b.ready(corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status")
 }
 
-func (b *nodeBuilder) runtime(v string) *nodeBuilder { b.n.Status.NodeInfo.ContainerRuntimeVersion = v; return b }
+func (b *nodeBuilder) runtime(v string) *nodeBuilder {
+	b.n.Status.NodeInfo.ContainerRuntimeVersion = v
+	return b
+}
 func (b *nodeBuilder) label(k, v string) *nodeBuilder { b.n.Labels[k] = v; return b }
 func (b *nodeBuilder) os(v string) *nodeBuilder {
 	b.n.Status.NodeInfo.OperatingSystem = v
@@ -30,7 +33,7 @@ func (b *nodeBuilder) ready(s corev1.ConditionStatus, reason, msg string) *nodeB
 	b.n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: s, Reason: reason, Message: msg}}
 	return b
 }
-func (b *nodeBuilder) V() corev1.Node   { return b.n }
+func (b *nodeBuilder) V() corev1.Node  { return b.n }
 func (b *nodeBuilder) P() *corev1.Node { n := b.n; return &n }
 
 type podBuilder struct{ p corev1.Pod }

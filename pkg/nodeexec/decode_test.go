@@ -46,7 +46,7 @@ func TestResultFromLog(t *testing.T) {
 		{name: "after stray lines", log: "probing /run/containerd/containerd.sock\n" + pretty + "\n"},
 		{name: "last of two wins", log: strings.Replace(validCompact, "AtRisk", "Healthy", 1) + "\n" + pretty},
 		// What a frozen node's kubelet returns as the "log": never a verdict.
-		{name: "frozen node error text", log: `unable to retrieve container logs for containerd://4f1c2b3a`, wantErr: "no probe result in the log (58 bytes"},
+		{name: "frozen node error text", log: `unable to retrieve container logs for containerd://4f1c2b3a`, wantErr: "no probe result in the log (59 bytes"},
 		{name: "json that is not a result", log: `{"level":"info","msg":"hi"}` + "\n", wantErr: "no probe result in the log"},
 		{name: "empty", log: "", wantErr: "no probe result in the log (0 bytes"},
 	}
