@@ -50,6 +50,17 @@ func (b budget) callCtx(ctx context.Context) (context.Context, context.CancelFun
 	return c, cancel, cut
 }
 
+// expired reports whether the probe's own deadline has passed. It looks at
+// the clock too: a context's timer can fire a little late on a busy machine,
+// and a call failing in that window must not count as a finding.
+func (b budget) expired() bool {
+	if b.ctx.Err() != nil {
+		return true
+	}
+	dl, ok := b.ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
 // classify maps a call's error to an outcome. A deadline that was the
 // probe's own (or a cancelled probe) is a cut, not a finding about
 // containerd.
@@ -62,17 +73,26 @@ func (b budget) classify(err error, cut bool) outcome {
 	case code == codes.NotFound:
 		return outcomeNotFound
 	case code == codes.DeadlineExceeded || errors.Is(err, context.DeadlineExceeded):
-		if cut && b.ctx.Err() != nil {
+		if cut && b.expired() {
 			return outcomeCut
 		}
-		if cut {
-			// The probe deadline was earlier than the call's own but has not
-			// passed yet: the server answered DeadlineExceeded by itself.
-			return outcomeTimeout
-		}
+		// Our own per-call deadline, or the server gave up by itself
+		// (containerd >= 2.3 answers DeadlineExceeded for a stuck shim).
 		return outcomeTimeout
-	case code == codes.Canceled || b.ctx.Err() != nil:
+	case code == codes.Canceled || b.expired():
 		return outcomeCut
 	}
 	return outcomeError
+}
+
+// callError renders a call's error as "<code>: <message>", without grpc-go's
+// "rpc error: code = ... desc = ..." wrapping.
+func callError(err error) string {
+	if err == nil {
+		return ""
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code().String() + ": " + st.Message()
+	}
+	return err.Error()
 }

@@ -43,7 +43,7 @@ func (c criCheck) run(ctx context.Context) *CRIInfo {
 			msg, err := f(cctx)
 			r := CheckResult{Name: name, DurationMs: ms(time.Since(start)), Status: StatusOK, Message: msg}
 			if err != nil {
-				r.Status, r.Message = StatusError, err.Error()
+				r.Status, r.Message = StatusError, callError(err)
 				switch status.Code(err) {
 				case codes.DeadlineExceeded:
 					r.Status = StatusTimeout

@@ -54,7 +54,7 @@ func (l listCheck) run(ctx context.Context) ([]string, CheckResult, *StuckCall) 
 		return ids, res, nil
 	}
 	switch {
-	case l.b.ctx.Err() != nil && !idle.Load():
+	case l.b.expired() && !idle.Load():
 		res.Status = StatusTimeout
 		res.Message = fmt.Sprintf("cut by the probe's --timeout after %d containers", len(ids))
 		return ids, res, nil
@@ -64,6 +64,6 @@ func (l listCheck) run(ctx context.Context) ([]string, CheckResult, *StuckCall) 
 		return ids, res, &StuckCall{Method: method, ElapsedMs: ms(d), Error: res.Message}
 	}
 	res.Status = StatusError
-	res.Message = err.Error()
-	return ids, res, &StuckCall{Method: method, ElapsedMs: ms(d), Error: err.Error()}
+	res.Message = callError(err)
+	return ids, res, &StuckCall{Method: method, ElapsedMs: ms(d), Error: res.Message}
 }

@@ -85,7 +85,7 @@ func (m *methodStats) add(id string, d time.Duration, o outcome, size int, err e
 	case outcomeError:
 		m.errors++
 		if m.firstErr == "" && err != nil {
-			m.firstErr, m.firstErrID = err.Error(), id
+			m.firstErr, m.firstErrID = callError(err), id
 		}
 	}
 }

@@ -72,7 +72,7 @@ func (s sweep) run(ctx context.Context, ids []string) sweepResult {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= len(ids) || s.b.ctx.Err() != nil {
+				if i >= len(ids) || s.b.expired() {
 					return
 				}
 				s.one(ctx, wk, ids[i])
@@ -108,7 +108,7 @@ func (s sweep) one(ctx context.Context, w *worker, id string) {
 		return
 	}
 	if o == outcomeTimeout {
-		w.stuck = append(w.stuck, stuckCall{StuckCall: StuckCall{Method: MethodContainersGet, ID: id, ElapsedMs: ms(d), Error: err.Error()}})
+		w.stuck = append(w.stuck, stuckCall{StuckCall: StuckCall{Method: MethodContainersGet, ID: id, ElapsedMs: ms(d), Error: callError(err)}})
 	}
 
 	tctx, cancel, cut := s.b.callCtx(ctx)
@@ -127,7 +127,7 @@ func (s sweep) one(ctx context.Context, w *worker, id string) {
 		return
 	case o == outcomeTimeout:
 		w.stuck = append(w.stuck, stuckCall{
-			StuckCall: StuckCall{Method: MethodTasksGet, ID: id, ElapsedMs: ms(d), Error: err.Error()},
+			StuckCall: StuckCall{Method: MethodTasksGet, ID: id, ElapsedMs: ms(d), Error: callError(err)},
 			sandboxID: sandboxID(cresp),
 		})
 	case o == outcomeOK && tresp.GetProcess().GetStatus() == task.Status_UNKNOWN:

@@ -108,12 +108,18 @@ func forID(id string) string {
 	return " for container " + id
 }
 
-// short turns /containerd.services.tasks.v1.Tasks/Get into Tasks/Get.
+// short turns /containerd.services.tasks.v1.Tasks/Get into Tasks/Get, and
+// /containerd.services.version.v1.Version/Version into Version. Names that
+// are not gRPC methods (connect, cri.Status) stay as they are.
 func short(method string) string {
-	if i := strings.LastIndexByte(method, '.'); i >= 0 {
-		return method[i+1:]
+	if !strings.HasPrefix(method, "/") {
+		return method
 	}
-	return strings.TrimPrefix(method, "/")
+	m := method[strings.LastIndexByte(method, '.')+1:]
+	if svc, name, ok := strings.Cut(m, "/"); ok && svc == name {
+		return name
+	}
+	return m
 }
 
 func stateHint(s string) string {

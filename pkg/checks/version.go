@@ -42,7 +42,7 @@ func (v versionCheck) run(ctx context.Context, info *ContainerdInfo) (CheckResul
 		res.Message = "containerd " + resp.GetVersion()
 		return res, versionOK, ""
 	}
-	res.Message = err.Error()
+	res.Message = callError(err)
 	switch status.Code(err) {
 	case codes.DeadlineExceeded:
 		res.Status = StatusTimeout
@@ -73,9 +73,9 @@ func healthCheck(ctx context.Context, conn *grpc.ClientConn, b budget) CheckResu
 			res.Status = StatusError
 		}
 	case status.Code(err) == codes.DeadlineExceeded:
-		res.Status, res.Message = StatusTimeout, err.Error()
+		res.Status, res.Message = StatusTimeout, callError(err)
 	default:
-		res.Status, res.Message = StatusError, err.Error()
+		res.Status, res.Message = StatusError, callError(err)
 	}
 	return res
 }
