@@ -23,11 +23,15 @@ func TestDecide(t *testing.T) {
 			"Containers/Get for container x took 612ms (over --slow 500ms)"},
 		{"slow version has no container", func(f *findings) { f.slowest = slowCall{MethodVersion, "", 900 * time.Millisecond} }, Slow,
 			"Version took 900ms (over --slow 500ms)"},
-		{"near limit is mentioned", func(f *findings) { f.nearLimit = []string{"largest Containers/Get response 3.5 MiB is near the 4MiB message limit"} }, Healthy,
+		{"near limit is mentioned", func(f *findings) {
+			f.nearLimit = []string{"largest Containers/Get response 3.5 MiB is near the 4MiB message limit"}
+		}, Healthy,
 			"10 containers; largest Containers/Get response 3.5 MiB is near the 4MiB message limit"},
 		{"stuck shim", func(f *findings) { f.stuck = []StuckCall{stuck} }, AtRisk,
 			"Tasks/Get for container abc stuck 2.001s: task status UNKNOWN (shim pid 42 state T, stopped)"},
-		{"stuck counts all", func(f *findings) { f.stuck = []StuckCall{stuck, {Method: MethodContainersGet, ID: "b", ElapsedMs: 2000, Error: "x"}} }, AtRisk,
+		{"stuck counts all", func(f *findings) {
+			f.stuck = []StuckCall{stuck, {Method: MethodContainersGet, ID: "b", ElapsedMs: 2000, Error: "x"}}
+		}, AtRisk,
 			"Tasks/Get for container abc stuck 2.001s: task status UNKNOWN (shim pid 42 state T, stopped); 2 stuck calls in all"},
 		{"stuck beats slow and incomplete", func(f *findings) {
 			f.stuck = []StuckCall{{Method: MethodContainersGet, ID: "b", ElapsedMs: 2000, Error: "DeadlineExceeded"}}
