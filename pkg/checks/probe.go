@@ -28,7 +28,9 @@ func Run(ctx context.Context, cfg Config) Result {
 		Calls: []CallStats{}, Stuck: []StuckCall{}, Checks: []CheckResult{},
 	}
 	p.run(bctx)
-	p.evidence(hard.Add(-reserve / 4))
+	if p.r.Socket.Type == "socket" {
+		p.evidence(hard.Add(-reserve / 4))
+	}
 	p.r.Verdict, p.r.Reason = decide(p.f)
 	p.r.DurationMs = time.Since(start).Milliseconds()
 	return p.r

@@ -76,7 +76,8 @@ type SocketInfo struct {
 	Discovered bool `json:"discovered,omitempty"`
 	Exists     bool `json:"exists"`
 	// Type is "socket", "directory", "regular file", "symlink", ... as stat saw it.
-	Type      string  `json:"type,omitempty"`
+	Type string `json:"type,omitempty"`
+	// Mode is the permission bits in octal, e.g. "0660".
 	Mode      string  `json:"mode,omitempty"`
 	UID       *uint32 `json:"uid,omitempty"`
 	GID       *uint32 `json:"gid,omitempty"`

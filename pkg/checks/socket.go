@@ -110,7 +110,7 @@ func statSocket(info *SocketInfo, openPath string) (problem string) {
 	}
 	info.Exists = true
 	info.Type = fileType(st.Mode())
-	info.Mode = st.Mode().Perm().String()
+	info.Mode = fmt.Sprintf("%04o", uint32(st.Mode().Perm()))
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		uid, gid := sys.Uid, sys.Gid
 		info.UID, info.GID = &uid, &gid
