@@ -1,0 +1,165 @@
+package nodeexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+)
+
+// CleanupOptions say which pods to remove and how patiently.
+type CleanupOptions struct {
+	// Namespace to clean; "" means every namespace.
+	Namespace string
+	// Selector picks the pods: RunSelector for one run, ManagedSelector for
+	// every run.
+	Selector string
+	// Wait is how long a graceful delete may take before the pod is
+	// force-deleted (grace period 0): on a node whose runtime is frozen the
+	// kubelet never confirms, and the pod would stay Terminating.
+	Wait time.Duration
+	// ForceNow names pods to force-delete at once, without a graceful try.
+	ForceNow map[string]bool
+}
+
+// CleanupResult says what cleanup did.
+type CleanupResult struct {
+	// Found is how many pods matched; Forced how many needed grace 0.
+	Found, Forced int
+}
+
+// Cleanup deletes every pod matching o.Selector and makes sure none is
+// left: a graceful delete first (pods that already ended go at once), a
+// wait on one watch, then a force delete of the pods still there. It
+// returns an error naming the pods left, if any. ctx bounds all of it.
+func Cleanup(ctx context.Context, client kubernetes.Interface, o CleanupOptions) (CleanupResult, error) {
+	var res CleanupResult
+	if o.Selector == "" {
+		return res, errors.New("cleanup needs a label selector")
+	}
+	pods, _, err := listPods(ctx, client, o.Namespace, o.Selector)
+	if err != nil {
+		return res, err
+	}
+	res.Found = len(pods)
+	if len(pods) == 0 {
+		return res, nil
+	}
+	var errs []error
+	namespaces := map[string]bool{}
+	for _, p := range pods {
+		if o.ForceNow[p.Name] && p.Namespace == o.Namespace {
+			if err := forceDelete(ctx, client, p); err != nil {
+				errs = append(errs, err)
+			}
+			res.Forced++
+			continue
+		}
+		namespaces[p.Namespace] = true
+	}
+	for ns := range namespaces {
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := client.CoreV1().Pods(ns).DeleteCollection(rctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: o.Selector})
+		cancel()
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete pods %q in namespace %s: %w", o.Selector, ns, err))
+		}
+	}
+	left, err := waitGone(ctx, client, o.Namespace, o.Selector, o.Wait)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, p := range left {
+		if err := forceDelete(ctx, client, p); err != nil {
+			errs = append(errs, err)
+		}
+		res.Forced++
+	}
+	if len(left) > 0 {
+		final, _, err := listPods(ctx, client, o.Namespace, o.Selector)
+		if err != nil {
+			errs = append(errs, err)
+		} else if len(final) > 0 {
+			errs = append(errs, fmt.Errorf("pods still present after force delete: %s", podNames(final)))
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+func forceDelete(ctx context.Context, client kubernetes.Interface, p corev1.Pod) error {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	err := client.CoreV1().Pods(p.Namespace).Delete(rctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To(int64(0))})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("force delete pod %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	return nil
+}
+
+// waitGone waits, on one watch, until no pod matches or wait elapses, and
+// returns the pods still there.
+func waitGone(ctx context.Context, client kubernetes.Interface, ns, selector string, wait time.Duration) ([]corev1.Pod, error) {
+	pods, rv, err := listPods(ctx, client, ns, selector)
+	if err != nil || len(pods) == 0 || wait <= 0 {
+		return pods, err
+	}
+	left := map[string]corev1.Pod{}
+	for _, p := range pods {
+		left[p.Namespace+"/"+p.Name] = p
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	secs := int64(max(wait.Seconds(), 1))
+	w, err := client.CoreV1().Pods(ns).Watch(wctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: rv, TimeoutSeconds: &secs})
+	if err == nil {
+		defer w.Stop()
+	loop:
+		for len(left) > 0 {
+			select {
+			case <-wctx.Done():
+				break loop
+			case ev, ok := <-w.ResultChan():
+				if !ok {
+					break loop
+				}
+				if p, isPod := ev.Object.(*corev1.Pod); isPod && ev.Type == watch.Deleted {
+					delete(left, p.Namespace+"/"+p.Name)
+				}
+			}
+		}
+	}
+	if len(left) == 0 {
+		return nil, nil
+	}
+	// Whatever the watch said, ask once more before forcing.
+	pods, _, err = listPods(ctx, client, ns, selector)
+	return pods, err
+}
+
+func listPods(ctx context.Context, client kubernetes.Interface, ns, selector string) ([]corev1.Pod, string, error) {
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	list, err := client.CoreV1().Pods(ns).List(rctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, "", fmt.Errorf("list pods %q: %w", selector, err)
+	}
+	return list.Items, list.ResourceVersion, nil
+}
+
+func podNames(pods []corev1.Pod) string {
+	var names []string
+	for _, p := range pods {
+		names = append(names, p.Namespace+"/"+p.Name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

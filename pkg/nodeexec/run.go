@@ -1,0 +1,380 @@
+package nodeexec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
+)
+
+// Budgets of the work nodeexec does after the run's context has ended.
+const (
+	// evidenceTimeout bounds one round of evidence requests (events, nodes).
+	evidenceTimeout = 5 * time.Second
+	// DefaultCleanupTimeout bounds the cleanup at the end of a run.
+	DefaultCleanupTimeout = 10 * time.Second
+	// logLimit caps a fallback log read.
+	logLimit = 1 << 20
+	// logFetches bounds fallback log reads in flight.
+	logFetches = 4
+)
+
+// Progress is the state of a run, reported as nodes finish.
+type Progress struct {
+	Done, Total int
+	// Pending lists the nodes still waited for, with what their pod shows.
+	Pending []PendingNode
+}
+
+// PendingNode is one node still waited for.
+type PendingNode struct {
+	Node, State string
+	Elapsed     time.Duration
+}
+
+// Runner runs the probe pods of one plan.
+type Runner struct {
+	Client  kubernetes.Interface
+	Options Options
+	// Clock is injected by tests; nil means the real clock.
+	Clock clock.Clock
+	// OnResult is called, from the run's goroutine, as each node finishes.
+	OnResult func(NodeResult)
+	// OnProgress is called, from the run's goroutine, whenever a pod changes.
+	OnProgress func(Progress)
+	// CleanupTimeout bounds the cleanup; 0 means DefaultCleanupTimeout.
+	CleanupTimeout time.Duration
+}
+
+type nodeState struct {
+	node     string
+	pod      *corev1.Pod // as built, then as last seen
+	created  time.Time
+	deadline time.Time
+	done     bool
+	fetching bool
+}
+
+type createResult struct {
+	name string
+	at   time.Time
+	err  error
+}
+
+type logResult struct {
+	name   string
+	result *checks.Result
+	err    error
+}
+
+// Run creates one pod per target, collects a result for every target and
+// deletes the run's pods before it returns, whatever ended the run. The
+// run ends when every node has an outcome or ctx ends (--timeout, a
+// signal); nodes still pending then are classified from evidence. The
+// error reports only what went wrong with cleanup: per-node failures are
+// results.
+func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []NodeResult, err error) {
+	clk := r.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	o := r.Options
+	byPod := map[string]*nodeState{}
+	var order []*nodeState
+	for _, n := range targets {
+		s := &nodeState{node: n.Name, pod: PodFor(n.Name, o)}
+		byPod[s.pod.Name] = s
+		order = append(order, s)
+	}
+	run := &runState{Runner: r, clk: clk, byPod: byPod, order: order}
+
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmpOr(r.CleanupTimeout, DefaultCleanupTimeout))
+		defer cancel()
+		_, cerr := Cleanup(cctx, r.Client, CleanupOptions{
+			Namespace: o.Namespace, Selector: RunSelector(o.RunID), Wait: 2 * time.Second, ForceNow: run.stuckPods(),
+		})
+		if cerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up run %s: %w", o.RunID, cerr))
+		}
+	}()
+
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	events := make(chan podEvent, 64)
+	go watchPods(wctx, r.Client, o.Namespace, RunSelector(o.RunID), events)
+
+	created := make(chan createResult, len(order))
+	var g errgroup.Group
+	g.SetLimit(max(o.Concurrency, 1))
+	go func() {
+		for _, s := range order {
+			pod := s.pod.DeepCopy()
+			g.Go(func() error {
+				if ctx.Err() != nil {
+					created <- createResult{name: pod.Name, err: ctx.Err()}
+					return nil
+				}
+				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+				defer cancel()
+				_, err := r.Client.CoreV1().Pods(o.Namespace).Create(rctx, pod, metav1.CreateOptions{})
+				created <- createResult{name: pod.Name, at: clk.Now(), err: err}
+				return nil
+			})
+		}
+	}()
+	// Every create must have returned before cleanup lists the run's pods.
+	defer func() { _ = g.Wait() }()
+
+	run.loop(ctx, events, created)
+	return run.results, nil
+}
+
+type runState struct {
+	*Runner
+	clk      clock.Clock
+	byPod    map[string]*nodeState
+	order    []*nodeState
+	results  []NodeResult
+	logs     chan logResult
+	inFlight int
+}
+
+func (s *runState) loop(ctx context.Context, events <-chan podEvent, created <-chan createResult) {
+	s.logs = make(chan logResult, len(s.order))
+	sem := make(chan struct{}, logFetches)
+	timer := s.clk.NewTimer(time.Hour)
+	defer timer.Stop()
+	for len(s.results) < len(s.order) {
+		s.resetTimer(timer)
+		select {
+		case c := <-created:
+			s.onCreated(ctx, c)
+		case ev := <-events:
+			s.onPod(ctx, ev, sem)
+		case lr := <-s.logs:
+			st := s.byPod[lr.name]
+			st.fetching = false
+			if lr.err != nil {
+				c := ClassifyFinished(st.pod, lr.err)
+				s.finish(st, NodeResult{Classification: &c})
+			} else {
+				s.finish(st, NodeResult{Result: lr.result, Source: SourceLog})
+			}
+		case <-timer.C():
+			s.expire(ctx, false)
+		case <-ctx.Done():
+			s.expire(ctx, true)
+			return
+		}
+		s.progress()
+	}
+}
+
+func (s *runState) onCreated(ctx context.Context, c createResult) {
+	st := s.byPod[c.name]
+	if st.done {
+		return
+	}
+	if c.err != nil {
+		s.finish(st, NodeResult{Classification: createFailure(ctx, c.err)})
+		return
+	}
+	st.created, st.deadline = c.at, c.at.Add(s.Options.NodeTimeout)
+}
+
+func createFailure(ctx context.Context, err error) *Classification {
+	switch {
+	case ctx.Err() != nil:
+		return &Classification{checks.Inconclusive, CodeRunTimeout, "the run ended before the pod was created", nil}
+	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
+		return &Classification{checks.Inconclusive, CodePodRejected,
+			"the API server refused the probe pod: not a node problem: " + firstLine(err.Error()), nil}
+	}
+	return &Classification{checks.Inconclusive, CodeRunFailed, "create pod: " + firstLine(err.Error()), nil}
+}
+
+func (s *runState) onPod(ctx context.Context, ev podEvent, sem chan struct{}) {
+	st := s.byPod[ev.pod.Name]
+	if st == nil || st.done {
+		return
+	}
+	st.pod = ev.pod
+	if ev.deleted {
+		s.finish(st, NodeResult{Classification: &Classification{checks.Inconclusive, CodePodDeleted,
+			"the probe pod was deleted before it finished: " + describePod(ev.pod), nil}})
+		return
+	}
+	if st.fetching {
+		return
+	}
+	t := terminated(ev.pod)
+	phase := ev.pod.Status.Phase
+	if t == nil && phase != corev1.PodSucceeded && phase != corev1.PodFailed {
+		if c := EarlyVerdict(ev.pod, s.Options.Image); c != nil {
+			s.finish(st, NodeResult{Classification: c})
+		}
+		return
+	}
+	if t != nil {
+		res, err := DecodeResult([]byte(t.Message))
+		if err == nil {
+			s.finish(st, NodeResult{Result: res, Source: SourceTerminationMessage})
+			return
+		}
+		// The log is a fallback only, and only a valid result in it counts.
+		st.fetching = true
+		pod := ev.pod
+		go func() {
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				s.logs <- logResult{name: pod.Name, err: fmt.Errorf("termination message: %v; log not read: %w", err, ctx.Err())}
+				return
+			}
+			res, lerr := s.readLog(ctx, pod)
+			if lerr != nil {
+				lerr = fmt.Errorf("termination message: %v; log: %w", err, lerr)
+			}
+			s.logs <- logResult{name: pod.Name, result: res, err: lerr}
+		}()
+		return
+	}
+	c := ClassifyFinished(ev.pod, errors.New("no container ran"))
+	s.finish(st, NodeResult{Classification: &c})
+}
+
+func (s *runState) readLog(ctx context.Context, pod *corev1.Pod) (*checks.Result, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), requestTimeout)
+	defer cancel()
+	limit := int64(logLimit)
+	b, err := s.Client.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+		Container: ContainerName, LimitBytes: &limit,
+	}).DoRaw(rctx)
+	if err != nil {
+		return nil, fmt.Errorf("read log of pod %s: %w", pod.Name, err)
+	}
+	return ResultFromLog(b)
+}
+
+// expire classifies every node whose budget ran out (or all pending nodes
+// when the run ended) from one round of evidence.
+func (s *runState) expire(ctx context.Context, runEnded bool) {
+	now := s.clk.Now()
+	var due []*nodeState
+	for _, st := range s.order {
+		if st.done || (st.fetching && !runEnded) {
+			continue
+		}
+		if runEnded || (!st.created.IsZero() && !now.Before(st.deadline)) {
+			due = append(due, st)
+		}
+	}
+	if len(due) == 0 {
+		return
+	}
+	ev := gatherEvidence(ctx, s.Client, s.Options.Namespace, due)
+	for _, st := range due {
+		obs := Observation{
+			Pod: st.pod, Events: ev.events[st.pod.Name], Node: ev.nodes[st.node], NodeGone: ev.gone[st.node],
+			Image: s.Options.Image, Created: st.created, Now: now,
+		}
+		if st.pod.Status.Phase == "" && st.pod.ResourceVersion == "" {
+			obs.Pod = nil // never seen by the watch
+		}
+		if runEnded {
+			obs.Canceled = errors.Is(ctx.Err(), context.Canceled)
+			obs.RunTimedOut = !obs.Canceled
+		}
+		if obs.Created.IsZero() {
+			obs.Created = now
+		}
+		c := ClassifyPending(obs)
+		s.finish(st, NodeResult{Classification: &c})
+	}
+}
+
+func (s *runState) finish(st *nodeState, nr NodeResult) {
+	st.done = true
+	nr.Node, nr.Pod = st.node, st.pod.Name
+	if !st.created.IsZero() {
+		nr.DurationMs = s.clk.Since(st.created).Milliseconds()
+	}
+	s.results = append(s.results, nr)
+	if s.OnResult != nil {
+		s.OnResult(nr)
+	}
+}
+
+func (s *runState) resetTimer(t clock.Timer) {
+	var next time.Time
+	for _, st := range s.order {
+		if !st.done && !st.created.IsZero() && (next.IsZero() || st.deadline.Before(next)) {
+			next = st.deadline
+		}
+	}
+	if next.IsZero() {
+		next = s.clk.Now().Add(time.Hour)
+	}
+	if !t.Stop() {
+		select {
+		case <-t.C():
+		default:
+		}
+	}
+	t.Reset(max(next.Sub(s.clk.Now()), 0))
+}
+
+func (s *runState) progress() {
+	if s.OnProgress == nil {
+		return
+	}
+	p := Progress{Done: len(s.results), Total: len(s.order)}
+	now := s.clk.Now()
+	for _, st := range s.order {
+		if st.done {
+			continue
+		}
+		pn := PendingNode{Node: st.node, State: "creating pod"}
+		if !st.created.IsZero() {
+			pn.State, pn.Elapsed = describePod(st.pod), now.Sub(st.created)
+		}
+		p.Pending = append(p.Pending, pn)
+	}
+	sort.Slice(p.Pending, func(i, j int) bool { return p.Pending[i].Node < p.Pending[j].Node })
+	s.OnProgress(p)
+}
+
+// stuckPods names the run's pods whose kubelet will not confirm a
+// graceful delete (hung runtime, silent kubelet): cleanup force-deletes
+// them at once instead of waiting.
+func (s *runState) stuckPods() map[string]bool {
+	out := map[string]bool{}
+	for _, nr := range s.results {
+		if c := nr.Classification; c != nil {
+			switch c.Code {
+			case CodeSandboxTimeout, CodeRuntimeDown, CodeRuntimeCallTimeout, CodeNodeNotPosting, CodeNodeGone:
+				out[nr.Pod] = true
+			}
+		}
+	}
+	return out
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
