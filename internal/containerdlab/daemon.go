@@ -59,9 +59,10 @@ type Daemon struct {
 	done    chan struct{}
 	logPath string
 
-	mu      sync.Mutex
-	tasks   []string // ids of tasks started through RunTask
-	stopped bool
+	mu       sync.Mutex
+	tasks    []string // ids of tasks started through RunTask
+	taskPIDs []int
+	stopped  bool
 }
 
 // Start starts a daemon and registers Stop with t.Cleanup. It fails t when

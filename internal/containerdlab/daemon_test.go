@@ -102,3 +102,40 @@ func waitState(pid int, want string) string {
 	}
 	return st
 }
+
+// TestRunTaskStopShimCleanup: a real task whose shim is SIGSTOPped is
+// cleaned up completely. Regression: runc keeps state under
+// <runc root>/<namespace>, and `runc delete` on the runc root itself left
+// the task running and its cgroup behind.
+func TestRunTaskStopShimCleanup(t *testing.T) {
+	Require(t, "")
+	d := Start(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.ImportImage(ctx, SleeperImage(t)); err != nil {
+		t.Fatal(err)
+	}
+	pid, err := d.RunTask(ctx, SleeperRef, "sleepy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := ProcState(pid); st != "S" && st != "R" {
+		t.Fatalf("task pid %d state %q, want running", pid, st)
+	}
+	if len(d.cgroupDirs()) == 0 {
+		t.Errorf("no cgroup under %s for the task", d.CgroupParent())
+	}
+	shim, err := d.StopShim("sleepy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if left := d.Leftovers(); len(left) != 0 {
+		t.Errorf("left behind: %v", left)
+	}
+	if alive(pid) || alive(shim) {
+		t.Errorf("task pid %d (%s) or shim pid %d (%s) still alive", pid, ProcState(pid), shim, ProcState(shim))
+	}
+}

@@ -65,6 +65,13 @@ func (d *Daemon) Leftovers() []string {
 	for _, pid := range d.ShimPIDs() {
 		left = append(left, fmt.Sprintf("shim pid %d", pid))
 	}
+	d.mu.Lock()
+	for _, pid := range d.taskPIDs {
+		if alive(pid) {
+			left = append(left, fmt.Sprintf("task pid %d", pid))
+		}
+	}
+	d.mu.Unlock()
 	for _, m := range mountsUnder(d.Dir) {
 		left = append(left, "mount "+m)
 	}
@@ -120,19 +127,27 @@ func (d *Daemon) killShims() []error {
 }
 
 func (d *Daemon) deleteRuncContainers() []error {
-	// runc keeps one dir per container under its root.
-	entries, err := os.ReadDir(d.RuncRoot)
+	// The runc shim uses <runc root>/<namespace> as runc's --root, with one
+	// dir per container below it.
+	nss, err := os.ReadDir(d.RuncRoot)
 	if err != nil {
 		return nil
 	}
 	var errs []error
-	for _, e := range entries {
-		if !e.IsDir() {
+	for _, ns := range nss {
+		root := filepath.Join(d.RuncRoot, ns.Name())
+		ids, err := os.ReadDir(root)
+		if err != nil || !ns.IsDir() {
 			continue
 		}
-		out, err := exec.Command("runc", "--root", d.RuncRoot, "delete", "-f", e.Name()).CombinedOutput()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("runc delete -f %s: %w: %s", e.Name(), err, strings.TrimSpace(string(out))))
+		for _, id := range ids {
+			if !id.IsDir() {
+				continue
+			}
+			out, err := exec.Command("runc", "--root", root, "delete", "-f", id.Name()).CombinedOutput()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("runc --root %s delete -f %s: %w: %s", root, id.Name(), err, strings.TrimSpace(string(out))))
+			}
 		}
 	}
 	return errs
@@ -233,6 +248,26 @@ func (d *Daemon) cgroupDirs() []string {
 
 func (d *Daemon) removeCgroups() []error {
 	var errs []error
+	// Whatever still runs in this daemon's own cgroups is ours by
+	// construction (runc delete may have failed): kill it by pid.
+	var pids []int
+	for _, c := range d.cgroupDirs() {
+		b, _ := os.ReadFile(filepath.Join(c, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 	for _, c := range d.cgroupDirs() {
 		var err error
 		// A cgroup whose last task just died can be busy for a moment.

@@ -3,7 +3,9 @@ package containerdlab
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -14,11 +16,27 @@ import (
 // connect timeout (ctr's own dial default is 10 s and ignores --timeout).
 func (d *Daemon) Ctr(ctx context.Context, args ...string) (string, error) {
 	all := append([]string{"--address", d.Address, "--namespace", Namespace, "--connect-timeout", "5s"}, args...)
-	out, err := exec.CommandContext(ctx, "ctr", all...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, d.ctrBinary(), all...).CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
 	return string(out), nil
+}
+
+// ctrBinary is the ctr of the daemon's own version when its bin dir has one
+// (hack/build-containerd2.sh builds it), else the one on PATH.
+func (d *Daemon) ctrBinary() string {
+	if d.binDir != "" {
+		if p := filepath.Join(d.binDir, "ctr"); isExecutable(p) {
+			return p
+		}
+	}
+	return "ctr"
+}
+
+func isExecutable(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
 // ImportImage imports an OCI image-layout tarball (and unpacks it for the
@@ -55,6 +73,9 @@ func (d *Daemon) RunTask(ctx context.Context, image, id string, args ...string) 
 			if err != nil {
 				return 0, fmt.Errorf("task %s: pid %q: %w", id, f[1], err)
 			}
+			d.mu.Lock()
+			d.taskPIDs = append(d.taskPIDs, pid)
+			d.mu.Unlock()
 			return pid, nil
 		}
 	}
