@@ -19,6 +19,9 @@ import (
 	"syscall"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -200,7 +203,60 @@ func (s *Server) startAPIServer(ctx context.Context, o Options, etcdPort, port i
 	if err != nil {
 		return err
 	}
-	return waitHTTP(ctx, hc, s.URL+"/readyz", done, "kube-apiserver", p("kube-apiserver.log"))
+	if err := waitHTTP(ctx, hc, s.URL+"/readyz", done, "kube-apiserver", p("kube-apiserver.log")); err != nil {
+		return err
+	}
+	return s.warmUp(ctx)
+}
+
+// warmUp waits until a pod watch started from a fresh list delivers an
+// event. Right after start the watch cache lags etcd, and etcd 3.4 has no
+// progress notifications to close the gap, so the first watches end in
+// "Too large resource version" after 3s; tests should not pay that.
+func (s *Server) warmUp(ctx context.Context) error {
+	c, err := s.Client()
+	if err != nil {
+		return err
+	}
+	for i := 0; ; i++ {
+		if err := watchOnce(ctx, c, fmt.Sprintf("warm-up-%d", i)); err == nil {
+			return nil
+		} else if ctx.Err() != nil {
+			return fmt.Errorf("pod watch never delivered an event: %w", err)
+		}
+	}
+}
+
+func watchOnce(ctx context.Context, c kubernetes.Interface, name string) error {
+	pods := c.CoreV1().Pods(corev1.NamespaceDefault)
+	list, err := pods.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	w, err := pods.Watch(wctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return err
+	}
+	defer w.Stop()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "warm-up"}}}}
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	defer func() {
+		_ = pods.Delete(context.WithoutCancel(ctx), name, metav1.DeleteOptions{GracePeriodSeconds: new(int64)})
+	}()
+	for ev := range w.ResultChan() {
+		if ev.Type == watch.Added {
+			return nil
+		}
+		if ev.Type == watch.Error {
+			return fmt.Errorf("watch error: %v", ev.Object)
+		}
+	}
+	return errors.New("watch closed without an event")
 }
 
 // spawn starts a daemon with its output in Dir/logName. Pdeathsig makes

@@ -106,34 +106,40 @@ func forceDelete(ctx context.Context, client kubernetes.Interface, p corev1.Pod)
 }
 
 // waitGone waits, on one watch, until no pod matches or wait elapses, and
-// returns the pods still there.
+// returns the pods still there. The watch starts (at the current version)
+// before the list, so a deletion between the two is not missed.
 func waitGone(ctx context.Context, client kubernetes.Interface, ns, selector string, wait time.Duration) ([]corev1.Pod, error) {
-	pods, rv, err := listPods(ctx, client, ns, selector)
-	if err != nil || len(pods) == 0 || wait <= 0 {
+	if wait <= 0 {
+		pods, _, err := listPods(ctx, client, ns, selector)
 		return pods, err
-	}
-	left := map[string]corev1.Pod{}
-	for _, p := range pods {
-		left[p.Namespace+"/"+p.Name] = p
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	secs := int64(max(wait.Seconds(), 1))
-	w, err := client.CoreV1().Pods(ns).Watch(wctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: rv, TimeoutSeconds: &secs})
-	if err == nil {
-		defer w.Stop()
-	loop:
-		for len(left) > 0 {
-			select {
-			case <-wctx.Done():
+	w, werr := client.CoreV1().Pods(ns).Watch(wctx, metav1.ListOptions{LabelSelector: selector, TimeoutSeconds: &secs})
+	pods, _, err := listPods(ctx, client, ns, selector)
+	if werr != nil || err != nil || len(pods) == 0 {
+		if werr == nil {
+			w.Stop()
+		}
+		return pods, err
+	}
+	defer w.Stop()
+	left := map[string]bool{}
+	for _, p := range pods {
+		left[p.Namespace+"/"+p.Name] = true
+	}
+loop:
+	for len(left) > 0 {
+		select {
+		case <-wctx.Done():
+			break loop
+		case ev, ok := <-w.ResultChan():
+			if !ok {
 				break loop
-			case ev, ok := <-w.ResultChan():
-				if !ok {
-					break loop
-				}
-				if p, isPod := ev.Object.(*corev1.Pod); isPod && ev.Type == watch.Deleted {
-					delete(left, p.Namespace+"/"+p.Name)
-				}
+			}
+			if p, isPod := ev.Object.(*corev1.Pod); isPod && ev.Type == watch.Deleted {
+				delete(left, p.Namespace+"/"+p.Name)
 			}
 		}
 	}

@@ -25,6 +25,9 @@ const (
 	DefaultCleanupTimeout = 10 * time.Second
 	// logLimit caps a fallback log read.
 	logLimit = 1 << 20
+	// evidenceBatch: nodes whose budget ends within this of another's are
+	// classified in the same round.
+	evidenceBatch = 250 * time.Millisecond
 	// logFetches bounds fallback log reads in flight.
 	logFetches = 4
 )
@@ -277,7 +280,8 @@ func (s *runState) expire(ctx context.Context, runEnded bool) {
 		if st.done || (st.fetching && !runEnded) {
 			continue
 		}
-		if runEnded || (!st.created.IsZero() && !now.Before(st.deadline)) {
+		// Deadlines a moment apart share one round of evidence requests.
+		if runEnded || (!st.created.IsZero() && !now.Add(evidenceBatch).Before(st.deadline)) {
 			due = append(due, st)
 		}
 	}

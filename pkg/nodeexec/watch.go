@@ -20,10 +20,14 @@ type podEvent struct {
 	pod     *corev1.Pod
 }
 
-// watchPods follows every pod matching selector with ONE watch: it lists
-// once for a resource version (and the pods that exist already), then
-// watches from there. A dropped or expired watch re-lists and resumes, so
-// no change is lost; nothing polls per pod. It returns when ctx ends.
+// watchPods follows every pod matching selector with ONE watch, and
+// nothing polls per pod: it lists once for a resource version (and the
+// pods that exist already), then watches from there, as an informer does.
+// A watch that closes resumes from the last version seen; an error event
+// (410 Gone, or a watch cache that is behind: "Too large resource
+// version", common on etcd without progress notifications) re-lists, which
+// re-sends the current state, so no change is lost. Retries back off so
+// that a failing API server is not hammered. It returns when ctx ends.
 func watchPods(ctx context.Context, client kubernetes.Interface, ns, selector string, out chan<- podEvent) {
 	send := func(e podEvent) bool {
 		select {
@@ -34,15 +38,17 @@ func watchPods(ctx context.Context, client kubernetes.Interface, ns, selector st
 		}
 	}
 	rv := ""
+	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if rv == "" {
 			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 			list, err := client.CoreV1().Pods(ns).List(rctx, metav1.ListOptions{LabelSelector: selector})
 			cancel()
 			if err != nil {
-				if !sleep(ctx, 500*time.Millisecond) {
+				if !sleep(ctx, backoff) {
 					return
 				}
+				backoff = min(backoff*2, 2*time.Second)
 				continue
 			}
 			for i := range list.Items {
@@ -53,17 +59,23 @@ func watchPods(ctx context.Context, client kubernetes.Interface, ns, selector st
 			rv = list.ResourceVersion
 		}
 		secs := int64(watchTimeout.Seconds())
+		started := time.Now()
 		w, err := client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{
 			LabelSelector: selector, ResourceVersion: rv, TimeoutSeconds: &secs, AllowWatchBookmarks: true,
 		})
-		if err != nil {
+		if err == nil {
+			rv = drain(ctx, w, rv, send)
+		} else {
 			rv = ""
-			if !sleep(ctx, 500*time.Millisecond) {
-				return
-			}
+		}
+		if time.Since(started) > 5*time.Second {
+			backoff = 100 * time.Millisecond
 			continue
 		}
-		rv = drain(ctx, w, rv, send)
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(backoff*2, 2*time.Second)
 	}
 }
 

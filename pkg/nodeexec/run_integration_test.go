@@ -1,0 +1,236 @@
+package nodeexec
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/apiservertest"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
+)
+
+// countingClient counts the requests a client makes, by verb and path.
+type countingClient struct {
+	total atomic.Int64
+	mu    sync.Mutex
+	calls []string
+}
+
+func (cc *countingClient) client(t *testing.T, s *apiservertest.Server) kubernetes.Interface {
+	cfg := s.AdminConfig()
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			cc.total.Add(1)
+			cc.mu.Lock()
+			cc.calls = append(cc.calls, r.Method+" "+r.URL.Path)
+			cc.mu.Unlock()
+			return rt.RoundTrip(r)
+		})
+	}
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func runOptions(ns, prefix string) Options {
+	o := testOptions(func(o *Options) {
+		o.Namespace, o.RunID, o.NodeTimeout = ns, NewRunID(), 3*time.Second
+		o.NameSuffix = nil
+	})
+	return o
+}
+
+func remainingPods(t *testing.T, c kubernetes.Interface, ns string) []string {
+	t.Helper()
+	list, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: ManagedSelector()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// TestIntegrationRun plays the kubelet of five nodes against a real API
+// server: two healthy ones, a frozen runtime, an image that cannot be
+// pulled and a kubelet that never syncs the pod. Every node gets exactly
+// one verdict from its evidence within the node budget, and no pod is
+// left.
+func TestIntegrationRun(t *testing.T) {
+	s := realServer(t)
+	admin := s.ClientT(t)
+	ns := apiservertest.Namespace(t, admin, nil)
+	frozen := newNode("run-frozen").ready(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down").P()
+	createNodes(t, admin, newNode("run-ok-1").P(), newNode("run-ok-2").P(), newNode("run-atrisk").P(), frozen,
+		newNode("run-image").P(), newNode("run-silent").P())
+	playKubelet(t, admin, ns, map[string]behavior{
+		"run-ok-1":   finishWith(checks.Healthy, "all calls answered", 0),
+		"run-ok-2":   finishWith(checks.Healthy, "all calls answered", 300*time.Millisecond),
+		"run-atrisk": finishWith(checks.AtRisk, "Tasks/Get of 1 container hit 2s", 0),
+		"run-frozen": sandboxTimeout,
+		"run-image":  waitWith("ImagePullBackOff", `Back-off pulling image "x"`),
+		"run-silent": silent,
+	})
+	var cc countingClient
+	client := cc.client(t, s)
+	plan, err := NewPlan(context.Background(), client, []string{"run-ok-1", "run-ok-2", "run-atrisk", "run-frozen", "run-image", "run-silent"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc.total.Store(0)
+	cc.calls = nil
+	o := runOptions(ns, "run")
+	var streamed []string
+	r := &Runner{Client: client, Options: o, OnResult: func(nr NodeResult) { streamed = append(streamed, nr.Node) }}
+	start := time.Now()
+	results, err := r.Run(context.Background(), plan.Targets)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	got := map[string]string{}
+	for _, nr := range results {
+		switch {
+		case nr.Result != nil:
+			got[nr.Node] = string(nr.Result.Verdict) + " " + nr.Source
+		case nr.Classification != nil:
+			got[nr.Node] = string(nr.Classification.Verdict) + " " + string(nr.Classification.Code)
+		}
+	}
+	want := map[string]string{
+		"run-ok-1":   "Healthy terminationMessage",
+		"run-ok-2":   "Healthy terminationMessage",
+		"run-atrisk": "AtRisk terminationMessage",
+		"run-frozen": "Unresponsive SandboxTimeout",
+		"run-image":  "Inconclusive ImagePull",
+		"run-silent": "Inconclusive PodStartTimeout",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+	if len(results) != 6 || len(streamed) != 6 {
+		t.Errorf("want one result per node, got %d results, %d streamed", len(results), len(streamed))
+	}
+	// The node budget is 3s; evidence and cleanup take a little more.
+	if elapsed > o.NodeTimeout+4*time.Second {
+		t.Errorf("run took %s, budget %s", elapsed, o.NodeTimeout)
+	}
+	if left := remainingPods(t, admin, ns); len(left) > 0 {
+		t.Errorf("pods left after the run: %v", left)
+	}
+	n := cc.total.Load()
+	t.Logf("run took %s with %d API requests: %s", elapsed.Round(time.Millisecond), n, strings.Join(cc.calls, ", "))
+	// One create per node, one delete per pod that never ended, and a
+	// constant rest: list+watch, one evidence round (events + a GET per
+	// late node), cleanup's list/deletecollection/watch/list. Far below one
+	// GET per pod per second.
+	if max := int64(2*6 + 12); n > max {
+		t.Errorf("%d API requests for 6 nodes, want <= %d", n, max)
+	}
+}
+
+// TestIntegrationCancel interrupts a run whose pods never start (no
+// kubelet confirms a graceful delete): every pod must still be gone.
+func TestIntegrationCancel(t *testing.T) {
+	s := realServer(t)
+	admin := s.ClientT(t)
+	ns := apiservertest.Namespace(t, admin, nil)
+	createNodes(t, admin, newNode("cancel-1").P(), newNode("cancel-2").P())
+	plan, err := NewPlan(context.Background(), admin, []string{"cancel-1", "cancel-2"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runOptions(ns, "cancel")
+	o.NodeTimeout = time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Runner{Client: admin, Options: o, OnProgress: func(p Progress) {
+		if len(remainingPodsNoFail(admin, ns)) == 2 {
+			cancel()
+		}
+	}}
+	time.AfterFunc(10*time.Second, cancel) // the test's own backstop
+	start := time.Now()
+	results, err := r.Run(ctx, plan.Targets)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	for _, nr := range results {
+		if nr.Classification == nil || nr.Classification.Code != CodeRunTimeout ||
+			!strings.Contains(nr.Classification.Reason, "interrupted") {
+			t.Errorf("node %s: want an interrupted RunTimeout, got %+v", nr.Node, nr.Classification)
+		}
+	}
+	if left := remainingPods(t, admin, ns); len(left) > 0 {
+		t.Errorf("pods left after cancel: %v", left)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("cancelled run took %s", d)
+	}
+}
+
+func remainingPodsNoFail(c kubernetes.Interface, ns string) []corev1.Pod {
+	list, err := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: ManagedSelector()})
+	if err != nil {
+		return nil
+	}
+	return list.Items
+}
+
+// TestIntegrationCleanup removes leftovers of earlier runs in several
+// namespaces, pending ones included (they stay Terminating without a
+// kubelet until force-deleted), and nothing else.
+func TestIntegrationCleanup(t *testing.T) {
+	s := realServer(t)
+	admin := s.ClientT(t)
+	ns1, ns2 := apiservertest.Namespace(t, admin, nil), apiservertest.Namespace(t, admin, nil)
+	ctx := context.Background()
+	for i, ns := range []string{ns1, ns2, ns2} {
+		o := runOptions(ns, "old")
+		pod := PodFor("cleanup-node", o)
+		if i == 2 {
+			pod.Name += "-other"
+		}
+		if _, err := admin.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bystander := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "bystander", Labels: map[string]string{"app": "x"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "x"}}}}
+	if _, err := admin.CoreV1().Pods(ns1).Create(ctx, bystander, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	res, err := Cleanup(cctx, admin, CleanupOptions{Selector: ManagedSelector(), Wait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Found != 3 || res.Forced != 3 {
+		t.Errorf("Cleanup = %+v, want 3 found, 3 forced (no kubelet confirms)", res)
+	}
+	for _, ns := range []string{ns1, ns2} {
+		if left := remainingPods(t, admin, ns); len(left) > 0 {
+			t.Errorf("namespace %s: pods left: %v", ns, left)
+		}
+	}
+	if _, err := admin.CoreV1().Pods(ns1).Get(ctx, "bystander", metav1.GetOptions{}); err != nil {
+		t.Errorf("cleanup touched a pod that is not ours: %v", err)
+	}
+}
