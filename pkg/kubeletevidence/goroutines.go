@@ -114,7 +114,7 @@ func ParseGoroutines(r io.Reader, opts ParseOptions) (*GoroutineDump, error) {
 	}
 	lr := &io.LimitedReader{R: r, N: opts.MaxBytes + 1}
 	br := bufio.NewReaderSize(lr, 64<<10)
-	d := &GoroutineDump{}
+	d := &GoroutineDump{Blocked: []BlockedCall{}}
 	var g *goroutine
 	finish := func() {
 		if g != nil {

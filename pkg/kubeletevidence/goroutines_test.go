@@ -31,7 +31,7 @@ func parseFixture(t testing.TB, name string) *GoroutineDump {
 	return d
 }
 
-var ignoreSignature = cmpopts.IgnoreUnexported(BlockedCall{})
+var ignoreSignature = cmp.Options{cmpopts.IgnoreUnexported(BlockedCall{}), cmpopts.EquateEmpty()}
 
 func TestParseGoroutinesFixtures(t *testing.T) {
 	taskPid := func(id int64, minutes int, caller, createdBy string) BlockedCall {
