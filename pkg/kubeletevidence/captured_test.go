@@ -56,3 +56,37 @@ func TestCapturedIdleNode(t *testing.T) {
 		t.Errorf("configz [socket timeout cgroupRoot driver pprof] (-want +got):\n%s", diff)
 	}
 }
+
+// TestCapturedPodSandbox: node-1 right after a probe pod completed: its
+// container's cgroup is gone, the pod sandbox's remains, labeled by cAdvisor's
+// containerd handler (so the factory registered on this node).
+func TestCapturedPodSandbox(t *testing.T) {
+	m, err := ParseCAdvisorMetrics(bytes.NewReader(readFixture(t, "captured-node-1-pod-metrics-cadvisor.txt")), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sandbox = "cb20e1f0c2b120d65104d33795cbce944b09dafcfb4e689697359d0d44c20efd"
+	wantReg := Registration{State: RegistrationRegistered, ContainerCgroups: 1, Labeled: 1}
+	if diff := cmp.Diff(wantReg, m.Registration()); diff != "" {
+		t.Errorf("registration (-want +got):\n%s", diff)
+	}
+	var got *ContainerSeries
+	for i := range m.Containers {
+		if m.Containers[i].ContainerID == sandbox {
+			got = &m.Containers[i]
+		}
+	}
+	if got == nil {
+		t.Fatalf("sandbox %s not found in %d cgroups", sandbox, len(m.Containers))
+	}
+	want := []any{got.Image, got.Name, got.Pod, got.Namespace, got.Container, len(m.Containers)}
+	if diff := cmp.Diff([]any{"registry.k8s.io/pause:3.10", sandbox, "probe-node-1", "smoke-vlmjn", "", 7}, want); diff != "" {
+		t.Errorf("sandbox [image name pod namespace container cgroups] (-want +got):\n%s", diff)
+	}
+	// the probe container (379dfb7b...) had exited: the CRI would not list it
+	// as running; a running id absent from the metrics is reported missing
+	cov := m.Coverage([]string{sandbox, "379dfb7bd287bc258cc6292d2d020646532a2aa96015fa8032a874089140d218"})
+	if diff := cmp.Diff(Coverage{Running: 2, WithSeries: 1, Labeled: 1, Missing: []string{"379dfb7bd287bc258cc6292d2d020646532a2aa96015fa8032a874089140d218"}}, cov); diff != "" {
+		t.Errorf("coverage (-want +got):\n%s", diff)
+	}
+}
