@@ -67,10 +67,17 @@ var nsSeq atomic.Int64
 // t.Cleanup. It returns the name.
 func Namespace(t testing.TB, client kubernetes.Interface, labels map[string]string) string {
 	t.Helper()
-	name := fmt.Sprintf("test-%d-%s", nsSeq.Add(1), strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())))
+	name := fmt.Sprintf("test-%d-%s", nsSeq.Add(1), strings.ToLower(t.Name()))
+	name = strings.Map(func(r rune) rune {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			return r
+		}
+		return '-'
+	}, name)
 	if len(name) > 63 {
-		name = strings.TrimRight(name[:63], "-")
+		name = name[:63]
 	}
+	name = strings.TrimRight(name, "-")
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	if _, err := client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace %s: %v", name, err)
