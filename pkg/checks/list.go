@@ -25,7 +25,13 @@ type listCheck struct {
 // run returns the container ids. A stream that makes progress may take
 // longer than the per-call timeout (tens of thousands of containers); a
 // stream silent for a whole per-call timeout is stuck.
-func (l listCheck) run(ctx context.Context) ([]string, CheckResult, *StuckCall) {
+//
+// Each id is also sent on out (when not nil) as soon as it arrives, so the
+// sweep starts while the list still streams; out is closed on return.
+func (l listCheck) run(ctx context.Context, out chan<- string) ([]string, CheckResult, *StuckCall) {
+	if out != nil {
+		defer close(out)
+	}
 	const method = "/containerd.services.containers.v1.Containers/ListStream"
 	res := CheckResult{Name: "list", Status: StatusOK}
 	start := time.Now()
@@ -43,8 +49,16 @@ func (l listCheck) run(ctx context.Context) ([]string, CheckResult, *StuckCall) 
 		if err != nil {
 			break
 		}
-		ids = append(ids, msg.GetContainer().GetID())
+		id := msg.GetContainer().GetID()
+		ids = append(ids, id)
 		timer.Reset(l.b.callTimeout)
+		if out != nil {
+			select {
+			case out <- id:
+			case <-sctx.Done():
+				err = sctx.Err()
+			}
+		}
 	}
 	timer.Stop()
 	d := time.Since(start)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // maxStuck caps Result.Stuck; the rest is counted in StuckOmitted.
@@ -121,9 +123,26 @@ func (p *prober) run(ctx context.Context) {
 	}
 	p.check(healthCheck(ctx, conn, p.b))
 
-	// 3. The list, the kubelet's CRI path, then cAdvisor's per-container calls.
+	// 3. The kubelet's CRI path, then the list and cAdvisor's per-container
+	// calls: the sweep starts on the first listed ids while the list still
+	// streams.
+	p.cri(ctx, conn)
 	nsctx := withNamespace(ctx, p.cfg.Namespace)
-	ids, lr, lstuck := listCheck{conn: conn, b: p.b}.run(nsctx)
+	t = time.Now()
+	ch := make(chan string, 4*p.cfg.Concurrency)
+	type listed struct {
+		ids   []string
+		res   CheckResult
+		stuck *StuckCall
+	}
+	lc := make(chan listed, 1)
+	go func() {
+		ids, res, stuck := listCheck{conn: conn, b: p.b}.run(nsctx, ch)
+		lc <- listed{ids, res, stuck}
+	}()
+	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(nsctx, ch)
+	l := <-lc
+	ids, lr, lstuck := l.ids, l.res, l.stuck
 	p.check(lr)
 	p.r.Containers = len(ids)
 	switch {
@@ -134,22 +153,6 @@ func (p *prober) run(ctx context.Context) {
 	case lr.Status == StatusTimeout:
 		p.f.incomplete = "the container list was cut by the probe's --timeout " + p.cfg.Timeout.String()
 	}
-
-	if ctx.Err() == nil {
-		cri := criCheck{conn: conn, b: p.b}.run(ctx)
-		p.r.CRI = cri
-		for _, c := range cri.Calls {
-			if c.Status == StatusTimeout {
-				p.f.criStuck = append(p.f.criStuck, c.Name)
-			}
-			if c.Status == StatusOK {
-				p.observe(c.Name, "", time.Duration(c.DurationMs*float64(time.Millisecond)))
-			}
-		}
-	}
-
-	t = time.Now()
-	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(nsctx, ids)
 	p.r.Calls = append(p.r.Calls, sr.calls...)
 	p.r.SweptContainers = sr.swept
 	p.stuck = sr.stuck
@@ -157,7 +160,9 @@ func (p *prober) run(ctx context.Context) {
 	sw.Message = fmt.Sprintf("%d of %d containers, %d stuck calls", sr.swept, len(ids), len(sr.stuck))
 	if sr.swept < len(ids) {
 		sw.Status = StatusTimeout
-		p.f.incomplete = fmt.Sprintf("the sweep was cut by the probe's --timeout %s after %d of %d containers", p.cfg.Timeout, sr.swept, len(ids))
+		if p.f.incomplete == "" {
+			p.f.incomplete = fmt.Sprintf("the sweep was cut by the probe's --timeout %s after %d of %d containers", p.cfg.Timeout, sr.swept, len(ids))
+		}
 	} else if len(sr.stuck) > 0 {
 		sw.Status = StatusTimeout
 	}
@@ -175,6 +180,24 @@ func (p *prober) run(ctx context.Context) {
 	}
 	p.check(sw)
 	p.f.summary = fmt.Sprintf("%d containers: Version, Containers/Get and Tasks/Get all answered; slowest %s %s", len(ids), short(p.f.slowest.method), round(p.f.slowest.d))
+}
+
+// cri probes the kubelet's path; a CRI call that hits its deadline while
+// the native API answers is a finding.
+func (p *prober) cri(ctx context.Context, conn *grpc.ClientConn) {
+	if p.b.expired() {
+		return
+	}
+	cri := criCheck{conn: conn, b: p.b}.run(ctx)
+	p.r.CRI = cri
+	for _, c := range cri.Calls {
+		if c.Status == StatusTimeout {
+			p.f.criStuck = append(p.f.criStuck, c.Name)
+		}
+		if c.Status == StatusOK {
+			p.observe(c.Name, "", time.Duration(c.DurationMs*float64(time.Millisecond)))
+		}
+	}
 }
 
 // evidence reads containerd's and the stuck shims' processes from /proc,

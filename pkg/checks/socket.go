@@ -111,10 +111,7 @@ func statSocket(info *SocketInfo, openPath string) (problem string) {
 	info.Exists = true
 	info.Type = fileType(st.Mode())
 	info.Mode = fmt.Sprintf("%04o", uint32(st.Mode().Perm()))
-	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		uid, gid := sys.Uid, sys.Gid
-		info.UID, info.GID = &uid, &gid
-	}
+	info.UID, info.GID = fileOwner(st)
 	if info.Type != "socket" {
 		return fmt.Sprintf("socket path %s is a %s, not a socket", info.Path, info.Type)
 	}

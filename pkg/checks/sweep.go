@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
@@ -60,22 +59,21 @@ type worker struct {
 	swept      int
 }
 
-func (s sweep) run(ctx context.Context, ids []string) sweepResult {
-	var next atomic.Int64
-	n := min(s.concurrency, max(len(ids), 1))
-	workers := make([]worker, n)
+// run sweeps the ids received on ids until it is closed or the probe's
+// deadline passes.
+func (s sweep) run(ctx context.Context, ids <-chan string) sweepResult {
+	workers := make([]worker, s.concurrency)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wk := &workers[w]
-		wk.cget.lat = make([]time.Duration, 0, len(ids)/n+1)
-		wk.tget.lat = make([]time.Duration, 0, len(ids)/n+1)
+		wk.cget.lat = make([]time.Duration, 0, 256)
+		wk.tget.lat = make([]time.Duration, 0, 256)
 		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(ids) || s.b.expired() {
+			for id := range ids {
+				if s.b.expired() {
 					return
 				}
-				s.one(ctx, wk, ids[i])
+				s.one(ctx, wk, id)
 			}
 		})
 	}
