@@ -26,12 +26,10 @@ type listCheck struct {
 // longer than the per-call timeout (tens of thousands of containers); a
 // stream silent for a whole per-call timeout is stuck.
 //
-// Each id is also sent on out (when not nil) as soon as it arrives, so the
-// sweep starts while the list still streams; out is closed on return.
-func (l listCheck) run(ctx context.Context, out chan<- string) ([]string, CheckResult, *StuckCall) {
-	if out != nil {
-		defer close(out)
-	}
+// Each id is pushed to q as soon as it arrives, so the sweep starts while
+// the list still streams; q is closed on return.
+func (l listCheck) run(ctx context.Context, q *idQueue) ([]string, CheckResult, *StuckCall) {
+	defer q.close()
 	const method = "/containerd.services.containers.v1.Containers/ListStream"
 	res := CheckResult{Name: "list", Status: StatusOK}
 	start := time.Now()
@@ -41,7 +39,6 @@ func (l listCheck) run(ctx context.Context, out chan<- string) ([]string, CheckR
 	timer := time.AfterFunc(l.b.callTimeout, func() { idle.Store(true); cancel() })
 	defer timer.Stop()
 
-	var ids []string
 	stream, err := containersapi.NewContainersClient(l.conn).ListStream(sctx, &containersapi.ListContainersRequest{})
 	for err == nil {
 		var msg *containersapi.ListContainerMessage
@@ -49,19 +46,12 @@ func (l listCheck) run(ctx context.Context, out chan<- string) ([]string, CheckR
 		if err != nil {
 			break
 		}
-		id := msg.GetContainer().GetID()
-		ids = append(ids, id)
+		q.push(msg.GetContainer().GetID())
 		timer.Reset(l.b.callTimeout)
-		if out != nil {
-			select {
-			case out <- id:
-			case <-sctx.Done():
-				err = sctx.Err()
-			}
-		}
 	}
 	timer.Stop()
 	d := time.Since(start)
+	ids := q.all()
 	res.DurationMs = ms(d)
 	if errors.Is(err, io.EOF) {
 		res.Message = fmt.Sprintf("%d containers", len(ids))

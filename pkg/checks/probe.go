@@ -129,7 +129,7 @@ func (p *prober) run(ctx context.Context) {
 	p.cri(ctx, conn)
 	nsctx := withNamespace(ctx, p.cfg.Namespace)
 	t = time.Now()
-	ch := make(chan string, 4*p.cfg.Concurrency)
+	q := newIDQueue()
 	type listed struct {
 		ids   []string
 		res   CheckResult
@@ -137,10 +137,10 @@ func (p *prober) run(ctx context.Context) {
 	}
 	lc := make(chan listed, 1)
 	go func() {
-		ids, res, stuck := listCheck{conn: conn, b: p.b}.run(nsctx, ch)
+		ids, res, stuck := listCheck{conn: conn, b: p.b}.run(nsctx, q)
 		lc <- listed{ids, res, stuck}
 	}()
-	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(nsctx, ch)
+	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(nsctx, q)
 	l := <-lc
 	ids, lr, lstuck := l.ids, l.res, l.stuck
 	p.check(lr)

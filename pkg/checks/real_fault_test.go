@@ -104,7 +104,7 @@ func TestRealFaults(t *testing.T) {
 				c.Timeout, c.Concurrency = 2*time.Second, 1
 			},
 			want:    Inconclusive,
-			culprit: []string{"sweep was cut by the probe's --timeout 2s", "of 200 containers"},
+			culprit: []string{"sweep was cut by the probe's --timeout 2s after", "of 200 containers"},
 			bound:   2500 * time.Millisecond,
 			check: func(t *testing.T, r Result) {
 				if r.SweptContainers == 0 || r.SweptContainers >= 200 {

@@ -30,14 +30,20 @@ func stuckShimLab(t *testing.T, binDir, id string) (*containerdlab.Daemon, int) 
 	return d, pid
 }
 
-func wantStuckShim(t *testing.T, r Result, id string, shimPID int, errPart string) {
+// wantStuckShim checks the one stuck call; its error must hold one of
+// errParts.
+func wantStuckShim(t *testing.T, r Result, id string, shimPID int, errParts ...string) {
 	t.Helper()
 	if len(r.Stuck) != 1 {
 		t.Fatalf("stuck %+v, want exactly the one task", r.Stuck)
 	}
 	s := r.Stuck[0]
-	if s.Method != MethodTasksGet || s.ID != id || !strings.Contains(s.Error, errPart) {
-		t.Errorf("stuck %+v, want Tasks/Get for %s with %q", s, id, errPart)
+	hasPart := false
+	for _, p := range errParts {
+		hasPart = hasPart || strings.Contains(s.Error, p)
+	}
+	if s.Method != MethodTasksGet || s.ID != id || !hasPart {
+		t.Errorf("stuck %+v, want Tasks/Get for %s with one of %q", s, id, errParts)
 	}
 	if s.Evidence == nil || s.Evidence.PID != shimPID || s.Evidence.State != "T" {
 		t.Errorf("evidence %+v, want shim pid %d in state T", s.Evidence, shimPID)
@@ -54,10 +60,16 @@ func wantStuckShim(t *testing.T, r Result, id string, shimPID int, errPart strin
 // deadlines below and above containerd's own 2 s task-state timeout.
 func TestRealStuckShim(t *testing.T) {
 	d, shimPID := stuckShimLab(t, "", "stuck-task")
-	t.Run("call timeout 1s: DeadlineExceeded", func(t *testing.T) {
+	// Below 2s containerd's shim call inherits our deadline: whichever side
+	// notices first wins, so the answer is DeadlineExceeded or, a moment
+	// before our deadline, OK/UNKNOWN. Both are the stuck shim.
+	t.Run("call timeout 1s: DeadlineExceeded or UNKNOWN at 1s", func(t *testing.T) {
 		r, took := probeSocket(t, d.Address, func(c *Config) { c.CallTimeout = time.Second })
 		wantVerdict(t, r, AtRisk, "Tasks/Get for container stuck-task", "shim pid", "state T")
-		wantStuckShim(t, r, "stuck-task", shimPID, "DeadlineExceeded")
+		wantStuckShim(t, r, "stuck-task", shimPID, "DeadlineExceeded", "UNKNOWN")
+		if s := r.Stuck[0]; s.ElapsedMs < 900 || s.ElapsedMs > 1500 {
+			t.Errorf("stuck after %.0fms, want ~1000 (our deadline)", s.ElapsedMs)
+		}
 		within(t, "probe", took, 2*time.Second)
 	})
 	t.Run("call timeout 3s: containerd 1.6 answers UNKNOWN after 2s", func(t *testing.T) {

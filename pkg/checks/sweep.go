@@ -59,9 +59,9 @@ type worker struct {
 	swept      int
 }
 
-// run sweeps the ids received on ids until it is closed or the probe's
+// run sweeps the ids from q until it is closed and empty or the probe's
 // deadline passes.
-func (s sweep) run(ctx context.Context, ids <-chan string) sweepResult {
+func (s sweep) run(ctx context.Context, q *idQueue) sweepResult {
 	workers := make([]worker, s.concurrency)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -69,8 +69,9 @@ func (s sweep) run(ctx context.Context, ids <-chan string) sweepResult {
 		wk.cget.lat = make([]time.Duration, 0, 256)
 		wk.tget.lat = make([]time.Duration, 0, 256)
 		wg.Go(func() {
-			for id := range ids {
-				if s.b.expired() {
+			for {
+				id, ok := q.pop()
+				if !ok || s.b.expired() {
 					return
 				}
 				s.one(ctx, wk, id)
