@@ -83,7 +83,7 @@ func TestForNodeCodes(t *testing.T) {
 func TestForNodeMessages(t *testing.T) {
 	got := ForNode("v1.37.2", "containerd://1.7.15")
 	want := []Advisory{
-		{Code: CodeCAdvisorUnboundedCalls, Severity: Warning,
+		{Code: CodeCAdvisorUnboundedCalls, Severity: Info,
 			Message: "kubelet v1.37.2 embeds cAdvisor lib/v0.60.5, which calls containerd without a deadline in Register -> client.Version, newContainerdContainerHandler -> client.LoadContainer, newContainerdContainerHandler -> client.TaskPid, GetExitCode -> client.TaskExitStatus: when containerd never answers one of them, container discovery stops (new containers get no metrics)",
 			Source:  "k8s.io/kubernetes v1.37.0..v1.37.2 go.mod, cmd/kubelet/app/options/globalflags_linux.go; google/cadvisor lib/v0.60.5 lib/container/containerd/{factory,handler}.go, lib/manager/manager.go"},
 		{Code: CodeCAdvisorFixedSocket, Severity: Info,
@@ -182,4 +182,20 @@ func FuzzForNode(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSeverities(t *testing.T) {
+	got := map[string]Severity{}
+	for _, a := range ForNode("v1.35.0", "containerd://1.7.15") {
+		got[a.Code] = a.Severity
+	}
+	want := map[string]Severity{
+		CodeCAdvisorUnboundedCalls:             Info,
+		CodeCAdvisorReadersBlock:               Warning,
+		"CONTAINERD_NRI_REGISTRATION_DEADLOCK": Warning,
+		"CONTAINERD_TTRPC_PIPE_DEADLOCK":       Warning,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("severities (-want +got):\n%s", diff)
+	}
 }
