@@ -99,3 +99,26 @@ func (s *Server) ClientT(t testing.TB) kubernetes.Interface {
 	}
 	return c
 }
+
+// SimulateKubelet runs a Kubelet for the rest of the test; errors fail it.
+func SimulateKubelet(t testing.TB, c kubernetes.Interface, ns, selector string, behaviors map[string]Behavior) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	k := &Kubelet{Client: c, Namespace: ns, Selector: selector, Behaviors: behaviors,
+		Report: func(err error) { t.Errorf("simulated kubelet: %v", err) }}
+	go func() { defer close(done); k.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// Nodes registers nodes for the rest of the test.
+func Nodes(t testing.TB, c kubernetes.Interface, nodes ...*corev1.Node) {
+	t.Helper()
+	for _, n := range nodes {
+		if err := CreateNode(context.Background(), c, n); err != nil {
+			t.Fatalf("create node %s: %v", n.Name, err)
+		}
+		name := n.Name
+		t.Cleanup(func() { _ = c.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	}
+}

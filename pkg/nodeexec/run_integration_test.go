@@ -78,15 +78,15 @@ func TestIntegrationRun(t *testing.T) {
 	admin := s.ClientT(t)
 	ns := apiservertest.Namespace(t, admin, nil)
 	frozen := newNode("run-frozen").ready(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down").P()
-	createNodes(t, admin, newNode("run-ok-1").P(), newNode("run-ok-2").P(), newNode("run-atrisk").P(), frozen,
+	apiservertest.Nodes(t, admin, newNode("run-ok-1").P(), newNode("run-ok-2").P(), newNode("run-atrisk").P(), frozen,
 		newNode("run-image").P(), newNode("run-silent").P())
-	playKubelet(t, admin, ns, map[string]behavior{
-		"run-ok-1":   finishWith(checks.Healthy, "all calls answered", 0),
-		"run-ok-2":   finishWith(checks.Healthy, "all calls answered", 300*time.Millisecond),
-		"run-atrisk": finishWith(checks.AtRisk, "Tasks/Get of 1 container hit 2s", 0),
-		"run-frozen": sandboxTimeout,
-		"run-image":  waitWith("ImagePullBackOff", `Back-off pulling image "x"`),
-		"run-silent": silent,
+	apiservertest.SimulateKubelet(t, admin, ns, ManagedSelector(), map[string]apiservertest.Behavior{
+		"run-ok-1":   apiservertest.FinishWith(apiservertest.ProbeResult("run-ok-1", checks.Healthy, "all calls answered"), 0),
+		"run-ok-2":   apiservertest.FinishWith(apiservertest.ProbeResult("run-ok-2", checks.Healthy, "all calls answered"), 300*time.Millisecond),
+		"run-atrisk": apiservertest.FinishWith(apiservertest.ProbeResult("run-atrisk", checks.AtRisk, "Tasks/Get of 1 container hit 2s"), 0),
+		"run-frozen": apiservertest.SandboxTimeout,
+		"run-image":  apiservertest.WaitWith("ImagePullBackOff", `Back-off pulling image "x"`),
+		"run-silent": apiservertest.Silent,
 	})
 	var cc countingClient
 	client := cc.client(t, s)
@@ -152,7 +152,7 @@ func TestIntegrationCancel(t *testing.T) {
 	s := realServer(t)
 	admin := s.ClientT(t)
 	ns := apiservertest.Namespace(t, admin, nil)
-	createNodes(t, admin, newNode("cancel-1").P(), newNode("cancel-2").P())
+	apiservertest.Nodes(t, admin, newNode("cancel-1").P(), newNode("cancel-2").P())
 	plan, err := NewPlan(context.Background(), admin, []string{"cancel-1", "cancel-2"}, "")
 	if err != nil {
 		t.Fatal(err)

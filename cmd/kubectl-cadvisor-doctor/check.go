@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/version"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+)
+
+func init() { subcommands = append(subcommands, newCheckCmd) }
+
+// Defaults of `check`.
+const (
+	defaultTimeout = 3 * time.Minute
+	defaultQPS     = 50
+	defaultBurst   = 100
+	// progressEvery is how often stderr says which nodes are pending.
+	progressEvery = 2 * time.Second
+)
+
+// CheckOptions holds the check command's flags and derived state.
+type CheckOptions struct {
+	ConfigFlags *genericclioptions.ConfigFlags
+
+	Nodes             []string
+	Selector          string
+	Image             string
+	ImagePullPolicy   string
+	ImagePullSecrets  []string
+	PriorityClassName string
+	Socket            string
+	NodeTimeout       time.Duration
+	Timeout           time.Duration
+	Concurrency       int
+	QPS               float32
+	Burst             int
+	Output            string
+	CallTimeout       time.Duration
+	Slow              time.Duration
+
+	// Set by Complete.
+	client    kubernetes.Interface
+	namespace string
+	runID     string
+	printer   report.Printer
+	// now stamps the report; tests fix it.
+	now func() time.Time
+
+	genericiooptions.IOStreams
+}
+
+// NewCheckOptions returns options with the defaults.
+func NewCheckOptions(streams genericiooptions.IOStreams) *CheckOptions {
+	return &CheckOptions{
+		ConfigFlags:     genericclioptions.NewConfigFlags(true),
+		Image:           version.ProbeImage,
+		ImagePullPolicy: string(corev1.PullIfNotPresent),
+		Socket:          nodeexec.DefaultSocket,
+		NodeTimeout:     nodeexec.DefaultNodeTimeout,
+		Timeout:         defaultTimeout,
+		Concurrency:     nodeexec.DefaultConcurrency,
+		QPS:             defaultQPS,
+		Burst:           defaultBurst,
+		now:             time.Now,
+		IOStreams:       streams,
+	}
+}
+
+func newCheckCmd(streams genericiooptions.IOStreams) *cobra.Command {
+	o := NewCheckOptions(streams)
+	cmd := &cobra.Command{
+		Use:   "check [NODE...]",
+		Short: "Probe nodes through short-lived privileged pods and report whether containerd would stall cAdvisor",
+		Long: `check runs one short-lived pod pinned to each chosen node (all nodes by default)
+that runs the probe against the node's containerd, collects every result
+from the pods' termination messages through one shared watch, and prints
+one verdict per node. A node whose pod does not finish within --node-timeout
+still gets a verdict, from the pod's events, its status and the node's
+conditions. Windows nodes and nodes whose runtime is not containerd are
+Skipped. Every pod of the run is deleted when it ends, whatever ends it.
+
+Before creating anything it checks the namespace's PodSecurity labels, your
+permissions (docs/rbac.yaml has the minimal RBAC) and a server-side dry run
+of the pod. The namespace is -n, else your kubeconfig context's, else
+"default"; a namespace of its own labeled
+pod-security.kubernetes.io/enforce=privileged is best (docs/rbac.yaml).
+
+Verdicts: Healthy, Slow, AtRisk, Unresponsive, Unreachable, Inconclusive,
+Skipped (docs/runbook.md says what each means and what to do).
+Exit status: 0 every node Healthy or Skipped; 1 some node Slow, AtRisk,
+Unresponsive or Unreachable; 2 otherwise (Inconclusive nodes, or the run
+failed).`,
+		Example: `  # Every node
+  kubectl cadvisor-doctor check -n cadvisor-doctor
+
+  # Two nodes, as JSON
+  kubectl cadvisor-doctor check node-1 node-2 -o json
+
+  # A node pool, for an incident ticket
+  kubectl cadvisor-doctor check -l pool=gpu -o markdown`,
+		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl cadvisor-doctor check"},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return completeNodeNames(cmd.Context(), o.ConfigFlags, toComplete), cobra.ShellCompDirectiveNoFileComp
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	_ = cmd.RegisterFlagCompletionFunc("output", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return report.AllowedFormats(), cobra.ShellCompDirectiveNoFileComp
+	})
+	return cmd
+}
+
+// AddFlags binds every flag of check to its field.
+func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
+	o.ConfigFlags.AddFlags(fs)
+	for _, name := range []string{"cache-dir", "disable-compression", "tls-server-name", "username", "password"} {
+		_ = fs.MarkHidden(name)
+	}
+	fs.StringVarP(&o.Selector, "selector", "l", o.Selector, "check only the nodes matching this label selector")
+	fs.StringVar(&o.Image, "image", o.Image, "probe image run on each node")
+	fs.StringVar(&o.ImagePullPolicy, "image-pull-policy", o.ImagePullPolicy, "image pull policy of the probe pod: Always, IfNotPresent or Never")
+	fs.StringSliceVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "image pull secret(s) in the run's namespace, for a private probe image")
+	fs.StringVar(&o.PriorityClassName, "priority-class-name", o.PriorityClassName, "priority class of the probe pods (e.g. system-node-critical on full nodes)")
+	fs.StringVar(&o.Socket, "socket", o.Socket, "containerd socket path on the nodes (its directory is mounted read-only)")
+	fs.DurationVar(&o.NodeTimeout, "node-timeout", o.NodeTimeout, "budget of one node: pod start plus probe; then the node gets a verdict from evidence")
+	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on the whole run")
+	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "pod creations in flight")
+	fs.Float32Var(&o.QPS, "qps", o.QPS, "API requests per second the plugin may make")
+	fs.IntVar(&o.Burst, "burst", o.Burst, "API request burst above --qps")
+	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: one of "+strings.Join(report.AllowedFormats(), "|")+" (default: a table)")
+	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "probe: deadline of every single containerd call (default: the probe's, 2s like cAdvisor)")
+	fs.DurationVar(&o.Slow, "slow", o.Slow, "probe: a call slower than this makes the verdict Slow (default: the probe's)")
+}
+
+// Complete loads the kubeconfig, builds the client and resolves defaults.
+func (o *CheckOptions) Complete(args []string) error {
+	o.Nodes = args
+	var err error
+	if o.namespace, _, err = o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
+		return fmt.Errorf("resolve namespace: %w", err)
+	}
+	if o.namespace == "" {
+		o.namespace = metav1.NamespaceDefault
+	}
+	if o.printer, err = report.ToPrinter(o.Output); err != nil {
+		// Validate reports it with every other problem.
+		o.printer = nil
+	}
+	o.runID = nodeexec.NewRunID()
+	if o.client != nil {
+		return nil // injected by a test
+	}
+	cfg, err := o.ConfigFlags.ToRESTConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return fmt.Errorf("build client: %w", err)
+	}
+	return nil
+}
+
+// podOptions turns flags into nodeexec's plain options.
+func (o *CheckOptions) podOptions() nodeexec.Options {
+	return nodeexec.Options{
+		Namespace: o.namespace, Image: o.Image, ImagePullPolicy: corev1.PullPolicy(o.ImagePullPolicy),
+		ImagePullSecrets: o.ImagePullSecrets, PriorityClassName: o.PriorityClassName, Socket: o.Socket,
+		RunID: o.runID, NodeTimeout: o.NodeTimeout, CallTimeout: o.CallTimeout, Slow: o.Slow,
+		Concurrency: o.Concurrency,
+	}
+}
+
+// Validate checks the flags without I/O and reports every problem.
+func (o *CheckOptions) Validate() error {
+	var errs []error
+	if _, err := report.ToPrinter(o.Output); err != nil {
+		errs = append(errs, err)
+	}
+	if len(o.Nodes) > 0 && o.Selector != "" {
+		errs = append(errs, errors.New("node names and --selector are mutually exclusive"))
+	}
+	if o.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("--timeout must be positive, got %s", o.Timeout))
+	} else if o.NodeTimeout > o.Timeout {
+		errs = append(errs, fmt.Errorf("--node-timeout %s must not exceed --timeout %s", o.NodeTimeout, o.Timeout))
+	}
+	if o.QPS <= 0 {
+		errs = append(errs, fmt.Errorf("--qps must be positive, got %v", o.QPS))
+	}
+	if o.Burst < 1 {
+		errs = append(errs, fmt.Errorf("--burst must be at least 1, got %d", o.Burst))
+	}
+	if err := o.podOptions().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Run plans, checks preconditions, runs the pods and prints the report.
+func (o *CheckOptions) Run(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	plan, err := nodeexec.NewPlan(ctx, o.client, o.Nodes, o.Selector)
+	if err != nil {
+		return err
+	}
+	po := o.podOptions()
+	if len(plan.Targets) > 0 {
+		warnings, err := nodeexec.Preflight(ctx, o.client, po, plan.Targets[0].Name)
+		for _, w := range warnings {
+			fmt.Fprintln(o.ErrOut, "warning:", w)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var stream report.Stream
+	if sp, ok := o.printer.(report.StreamPrinter); ok && isTerminal(o.Out) {
+		stream = sp.NewStream(o.Out, plan.Names())
+		for _, s := range plan.Skipped {
+			_ = stream.PrintItem(report.ItemFor(s))
+		}
+	}
+	prog := newProgressPrinter(o.ErrOut, len(plan.Targets))
+	runner := &nodeexec.Runner{
+		Client: o.client, Options: po,
+		OnProgress: prog.update,
+		OnResult: func(nr nodeexec.NodeResult) {
+			if stream != nil {
+				_ = stream.PrintItem(report.ItemFor(nr))
+			}
+		},
+	}
+	stopProgress := prog.start(progressEvery)
+	results, runErr := runner.Run(ctx, plan.Targets)
+	stopProgress()
+	rep := report.Build(o.now(), o.runID, append(plan.Skipped, results...))
+	if stream != nil {
+		err = stream.Close(rep)
+	} else {
+		err = o.printer.PrintReport(o.Out, rep)
+	}
+	code := rep.ExitCode()
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+		fmt.Fprintln(o.ErrOut, "interrupted: the report covers the nodes finished so far")
+	}
+	if err = errors.Join(err, runErr); err != nil {
+		if code != report.ExitFindings {
+			code = report.ExitInconclusive
+		}
+		return &exitError{code: code, err: err}
+	}
+	if code != report.ExitOK {
+		return &exitError{code: code}
+	}
+	return nil
+}
+
+// isTerminal says whether w is a terminal (rows then stream as nodes
+// finish). A variable so tests can pretend.
+var isTerminal = func(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progressPrinter writes "waiting for ..." lines to stderr while nodes are
+// pending. The runner updates it; a ticker prints it.
+type progressPrinter struct {
+	w     io.Writer
+	mu    sync.Mutex
+	last  nodeexec.Progress
+	total int
+}
+
+func newProgressPrinter(w io.Writer, total int) *progressPrinter {
+	return &progressPrinter{w: w, total: total, last: nodeexec.Progress{Total: total}}
+}
+
+func (p *progressPrinter) update(pr nodeexec.Progress) {
+	p.mu.Lock()
+	p.last = pr
+	p.mu.Unlock()
+}
+
+func (p *progressPrinter) start(every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.print()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func (p *progressPrinter) print() {
+	p.mu.Lock()
+	pr := p.last
+	p.mu.Unlock()
+	if len(pr.Pending) == 0 && pr.Done > 0 {
+		return
+	}
+	fmt.Fprintln(p.w, progressLine(pr))
+}
+
+// progressLine names up to three pending nodes and what their pods show.
+func progressLine(pr nodeexec.Progress) string {
+	var parts []string
+	for i, pn := range pr.Pending {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more", len(pr.Pending)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s, %s)", pn.Node, pn.State, pn.Elapsed.Round(time.Second)))
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d/%d nodes done: creating pods", pr.Done, pr.Total)
+	}
+	return fmt.Sprintf("%d/%d nodes done; waiting for %s", pr.Done, pr.Total, strings.Join(parts, ", "))
+}
+
+// completeNodeNames lists node names for shell completion, under a short
+// deadline; completion never fails loudly.
+func completeNodeNames(ctx context.Context, cf *genericclioptions.ConfigFlags, prefix string) []string {
+	cfg, err := cf.ToRESTConfig()
+	if err != nil {
+		return nil
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, n := range list.Items {
+		if strings.HasPrefix(n.Name, prefix) {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}

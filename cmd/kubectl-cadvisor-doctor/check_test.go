@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/apiservertest"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+)
+
+func TestCheckOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*CheckOptions)
+		want string
+	}{
+		{"defaults", func(*CheckOptions) {}, ""},
+		{"unknown output", func(o *CheckOptions) { o.Output = "xml" },
+			`unknown output format "xml": allowed formats are wide, json, yaml, markdown (or none for a table)`},
+		{"names and selector", func(o *CheckOptions) { o.Nodes, o.Selector = []string{"n"}, "a=b" },
+			"node names and --selector are mutually exclusive"},
+		{"node timeout above run timeout", func(o *CheckOptions) { o.NodeTimeout, o.Timeout = time.Minute, 30*time.Second },
+			"--node-timeout 1m0s must not exceed --timeout 30s"},
+		{"every problem at once", func(o *CheckOptions) { o.QPS, o.Burst, o.Concurrency, o.Socket = 0, 0, 0, "x.sock" },
+			"--qps must be positive, got 0\n--burst must be at least 1, got 0\n" +
+				`--socket must be a clean absolute path to a socket file, got "x.sock"` + "\n--concurrency must be at least 1, got 0"},
+		{"pull policy", func(o *CheckOptions) { o.ImagePullPolicy = "Maybe" },
+			`--image-pull-policy must be Always, IfNotPresent or Never, got "Maybe"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := NewCheckOptions(genericiooptions.NewTestIOStreamsDiscard())
+			o.namespace, o.runID = "default", "r1"
+			tc.mod(o)
+			got := ""
+			if err := o.Validate(); err != nil {
+				got = err.Error()
+			}
+			if got != tc.want {
+				t.Errorf("Validate() (-want +got):\n%s", cmp.Diff(tc.want, got))
+			}
+		})
+	}
+}
+
+func TestCheckFlagErrorsExit2WithUsageHint(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}, []string{"check", "--node-timeout", "soon"})
+	if code != 2 || !strings.Contains(errOut.String(), "See 'kubectl cadvisor-doctor check --help' for usage.") {
+		t.Errorf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	pr := nodeexec.Progress{Done: 1, Total: 6, Pending: []nodeexec.PendingNode{
+		{Node: "a", State: "pod Pending, container waiting: ContainerCreating", Elapsed: 12400 * time.Millisecond},
+		{Node: "b", State: "pod Running, probe still running", Elapsed: 3 * time.Second},
+		{Node: "c", State: "x", Elapsed: time.Second}, {Node: "d"}, {Node: "e"},
+	}}
+	want := "1/6 nodes done; waiting for a (pod Pending, container waiting: ContainerCreating, 12s), b (pod Running, probe still running, 3s), c (x, 1s), and 2 more"
+	if got := progressLine(pr); got != want {
+		t.Errorf("progressLine (-want +got):\n%s", cmp.Diff(want, got))
+	}
+}
+
+// cli runs the plugin's command line against a real API server.
+type cli struct {
+	t          *testing.T
+	kubeconfig string
+}
+
+func newCLI(t *testing.T, s *apiservertest.Server) *cli {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := s.WriteKubeconfig(path, "admin", "system:masters"); err != nil {
+		t.Fatal(err)
+	}
+	return &cli{t: t, kubeconfig: path}
+}
+
+func (c *cli) run(ctx context.Context, args ...string) (code int, stdout, stderr string) {
+	var out, errOut bytes.Buffer
+	code = run(ctx, genericiooptions.IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut},
+		append(args, "--kubeconfig", c.kubeconfig))
+	return code, out.String(), errOut.String()
+}
+
+func node(name string, mods ...func(*corev1.Node)) *corev1.Node {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/os": "linux"}}}
+	n.Status.NodeInfo = corev1.NodeSystemInfo{OperatingSystem: "linux", ContainerRuntimeVersion: "containerd://1.6.20"}
+	n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady"}}
+	for _, m := range mods {
+		m(n)
+	}
+	return n
+}
+
+// TestIntegrationCheckCommand runs `check` end to end against a real API
+// server whose kubelets the test plays: JSON report, exit code, skipped
+// nodes, evidence verdicts, and no pod left.
+func TestIntegrationCheckCommand(t *testing.T) {
+	apiservertest.RequireReal(t)
+	s := apiservertest.StartT(t, apiservertest.Options{})
+	admin := s.ClientT(t)
+	ns := apiservertest.Namespace(t, admin, nil)
+	apiservertest.Nodes(t, admin, node("cmd-1"), node("cmd-2"), node("cmd-frozen"),
+		node("cmd-win", func(n *corev1.Node) { n.Labels["kubernetes.io/os"] = "windows" }),
+		node("cmd-crio", func(n *corev1.Node) { n.Status.NodeInfo.ContainerRuntimeVersion = "cri-o://1.30.0" }))
+	apiservertest.SimulateKubelet(t, admin, ns, nodeexec.ManagedSelector(), map[string]apiservertest.Behavior{
+		"cmd-1":      apiservertest.FinishWith(apiservertest.ProbeResult("cmd-1", checks.Healthy, "ok"), 0),
+		"cmd-2":      apiservertest.FinishWith(apiservertest.ProbeResult("cmd-2", checks.Healthy, "ok"), 200*time.Millisecond),
+		"cmd-frozen": apiservertest.SandboxTimeout,
+	})
+	c := newCLI(t, s)
+
+	t.Run("json report and exit 1", func(t *testing.T) {
+		start := time.Now()
+		code, out, stderr := c.run(context.Background(), "check", "-n", ns, "--node-timeout", "3s", "--timeout", "20s", "-o", "json")
+		if code != 1 {
+			t.Fatalf("exit %d, want 1 (one node Unresponsive); stderr:\n%s", code, stderr)
+		}
+		if d := time.Since(start); d > 8*time.Second {
+			t.Errorf("run took %s with --node-timeout 3s", d)
+		}
+		var rep report.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("stdout is not a JSON report: %v\n%s", err, out)
+		}
+		got := map[string]report.Verdict{}
+		for _, it := range rep.Items {
+			got[it.Node] = it.Verdict
+		}
+		want := map[string]report.Verdict{"cmd-1": report.Healthy, "cmd-2": report.Healthy, "cmd-frozen": report.Unresponsive,
+			"cmd-win": report.Skipped, "cmd-crio": report.Skipped}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("verdicts (-want +got):\n%s", diff)
+		}
+		if rep.APIVersion != report.APIVersion || rep.Kind != report.Kind || rep.Summary.Text != "5 nodes: 2 Healthy, 1 Unresponsive, 2 Skipped" {
+			t.Errorf("apiVersion %q kind %q summary %q", rep.APIVersion, rep.Kind, rep.Summary.Text)
+		}
+		assertNoPods(t, c, ns)
+	})
+	t.Run("table for two healthy nodes exits 0", func(t *testing.T) {
+		code, out, stderr := c.run(context.Background(), "check", "cmd-1", "cmd-2", "-n", ns, "--node-timeout", "3s")
+		if code != 0 {
+			t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+		}
+		if !strings.HasPrefix(out, "NODE ") || !strings.HasSuffix(out, "\n2 nodes: 2 Healthy\n") {
+			t.Errorf("table output:\n%s", out)
+		}
+		assertNoPods(t, c, ns)
+	})
+	t.Run("unknown node is an error before any pod", func(t *testing.T) {
+		code, _, stderr := c.run(context.Background(), "check", "cmd-1", "nope", "-n", ns)
+		if code != 2 || !strings.Contains(stderr, "error: node(s) not found: nope") {
+			t.Errorf("exit %d, stderr %q", code, stderr)
+		}
+		assertNoPods(t, c, ns)
+	})
+	t.Run("baseline namespace fails in preflight", func(t *testing.T) {
+		bns := apiservertest.Namespace(t, admin, map[string]string{nodeexec.PodSecurityEnforceLabel: "baseline"})
+		code, out, stderr := c.run(context.Background(), "check", "-n", bns, "cmd-1")
+		if code != 2 || !strings.Contains(stderr, `enforces PodSecurity "baseline"`) || out != "" {
+			t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+		assertNoPods(t, c, bns)
+	})
+	t.Run("cleanup removes leftovers", func(t *testing.T) {
+		o := nodeexec.Options{Namespace: ns, Image: "x", ImagePullPolicy: corev1.PullNever, Socket: nodeexec.DefaultSocket,
+			RunID: "left1", NodeTimeout: time.Minute}
+		if _, err := admin.CoreV1().Pods(ns).Create(context.Background(), nodeexec.PodFor("cmd-gone", o), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		code, out, stderr := c.run(context.Background(), "cleanup", "--wait", "1s")
+		if code != 0 || out != "deleted 1 pod(s) in all namespaces (1 force-deleted)\n" {
+			t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+		assertNoPods(t, c, ns)
+		code, out, _ = c.run(context.Background(), "cleanup", "-n", ns)
+		if code != 0 || out != "no cadvisor-doctor pods in namespace "+ns+"\n" {
+			t.Errorf("second cleanup: exit %d, stdout %q", code, out)
+		}
+	})
+}
+
+func assertNoPods(t *testing.T, c *cli, ns string) {
+	t.Helper()
+	code, out, stderr := c.run(context.Background(), "cleanup", "-n", ns)
+	if code != 0 || !strings.HasPrefix(out, "no cadvisor-doctor pods") {
+		t.Errorf("pods left in %s: %s %s", ns, out, stderr)
+	}
+}
