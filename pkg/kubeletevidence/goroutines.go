@@ -322,7 +322,10 @@ func (g *goroutine) blockedCall() (BlockedCall, bool) {
 	if !inGRPC || clientAt < 0 {
 		return BlockedCall{}, false
 	}
-	c.signature = strings.Join(g.funcs, "\n") + "\n" + g.clientArgs
+	// The frames above the client frame change while the call proceeds
+	// (stream creation, sending, waiting for headers); the call path below it
+	// and the client frames' argument pointers identify the call.
+	c.signature = strings.Join(g.funcs[clientAt:], "\n") + "\n" + g.clientArgs
 	return c, true
 }
 
