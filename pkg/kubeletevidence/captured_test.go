@@ -44,7 +44,7 @@ func TestCapturedIdleNode(t *testing.T) {
 		t.Errorf("registration %+v, want NoContainers on a node without pods", r)
 	}
 
-	c, err := ParseConfigz(bytes.NewReader(readFixture(t, "captured-node-1-configz.json")), 0)
+	c, err := ParseConfigz(bytes.NewReader(readFixture(t, "captured-node-1-idle-configz.json")), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
