@@ -49,8 +49,10 @@ type CAdvisorMetrics struct {
 	// container metrics); HasScrapeError false when the metric was absent.
 	ScrapeError    float64 `json:"scrapeError"`
 	HasScrapeError bool    `json:"hasScrapeError"`
-	Families       int     `json:"families"`
-	Samples        int     `json:"samples"`
+	// Families and Samples count what was parsed of the kept families
+	// (keptFamilies); the other families are skipped unparsed.
+	Families int `json:"families"`
+	Samples  int `json:"samples"`
 	// Containers has one entry per distinct id label of container_* series,
 	// sorted by ID.
 	Containers []ContainerSeries `json:"containers"`
@@ -77,10 +79,18 @@ func ParseCAdvisorMetrics(r io.Reader, maxBytes int64) (*CAdvisorMetrics, error)
 	if len(body) > 0 && body[len(body)-1] != '\n' {
 		body, m.Truncated = body[:bytes.LastIndexByte(body, '\n')+1], true
 	}
+	kept := keepFamilies(body)
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	families, perr := p.TextToMetricFamilies(bytes.NewReader(body))
+	families, perr := p.TextToMetricFamilies(bytes.NewReader(kept))
 	if perr != nil {
 		m.ParseError = perr.Error()
+		// The parser keeps the metric it was in the middle of: parse again
+		// up to the line before the bad one, so no half-read sample counts.
+		var pe expfmt.ParseError
+		if errors.As(perr, &pe) && pe.Line >= 1 {
+			p2 := expfmt.NewTextParser(model.UTF8Validation)
+			families, _ = p2.TextToMetricFamilies(bytes.NewReader(firstLines(kept, pe.Line-1)))
+		}
 	}
 	m.collect(families)
 	if err != nil {
@@ -93,6 +103,58 @@ func ParseCAdvisorMetrics(r io.Reader, maxBytes int64) (*CAdvisorMetrics, error)
 		return m, ErrNoMetrics
 	}
 	return m, nil
+}
+
+// keptFamilies are the families the evidence needs. Every cgroup cAdvisor
+// tracks in the kubelet has CPU and memory series (the kubelet always
+// enables those metric sets), so they carry every id and its labels; the
+// other ~50 families would only multiply the parsing work (expfmt allocates
+// per label), about tenfold on a node with many containers.
+var keptFamilies = map[string]bool{
+	"container_scrape_error":             true,
+	"container_cpu_usage_seconds_total":  true,
+	"container_memory_working_set_bytes": true,
+	"container_last_seen":                true,
+	"container_start_time_seconds":       true,
+}
+
+// firstLines returns the first n lines of b.
+func firstLines(b []byte, n int) []byte {
+	end := 0
+	for ; n > 0 && end < len(b); n-- {
+		i := bytes.IndexByte(b[end:], '\n')
+		if i < 0 {
+			return b
+		}
+		end += i + 1
+	}
+	return b[:end]
+}
+
+// keepFamilies drops the lines (samples, HELP and TYPE) of other families.
+func keepFamilies(body []byte) []byte {
+	out := make([]byte, 0, len(body)/4)
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i+1], body[i+1:]
+		} else {
+			body = nil
+		}
+		name := line
+		if bytes.HasPrefix(name, []byte("# HELP ")) || bytes.HasPrefix(name, []byte("# TYPE ")) {
+			name = name[len("# HELP "):]
+		} else if bytes.HasPrefix(name, []byte("#")) {
+			continue
+		}
+		if i := bytes.IndexAny(name, "{ \t\n"); i >= 0 {
+			name = name[:i]
+		}
+		if keptFamilies[string(name)] {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 func (m *CAdvisorMetrics) collect(families map[string]*dto.MetricFamily) {

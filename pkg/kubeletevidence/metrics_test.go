@@ -31,7 +31,7 @@ func parseMetricsFixture(t *testing.T, name string) *CAdvisorMetrics {
 
 func TestParseCAdvisorMetricsRegistered(t *testing.T) {
 	m := parseMetricsFixture(t, "synthetic-metrics-cadvisor-registered.txt")
-	if !m.HasScrapeError || m.ScrapeError != 0 || m.Families != 5 || m.Samples != 26 || m.Truncated || m.ParseError != "" {
+	if !m.HasScrapeError || m.ScrapeError != 0 || m.Families != 4 || m.Samples != 25 || m.Truncated || m.ParseError != "" {
 		t.Errorf("scrape_error %v/%v families %d samples %d truncated %v parse %q",
 			m.HasScrapeError, m.ScrapeError, m.Families, m.Samples, m.Truncated, m.ParseError)
 	}
@@ -112,9 +112,11 @@ func TestParseCAdvisorMetricsDamaged(t *testing.T) {
 	}{
 		{"cut inside a line", full[:cutInLine], 0, nil, true, false, 8},
 		{"max bytes", full, int64(cutInLine), nil, true, false, 8},
-		{"garbage after good lines", full[:cutInLine-40] + "}}}{{ not a metric\n", 0, nil, false, true, 8},
+		{"garbage after good lines", full[:cutInLine-40] + "container_last_seen{id=\"/x\" }}}{{ not a metric\n", 0, nil, false, true, 8},
+		{"lines of other families are skipped unparsed", full[:cutInLine-40] + "}}}{{ not a metric\n", 0, nil, false, false, 8},
+		{"bad first line", "container_last_seen{id=\"/x\" }}}\n" + full, 0, ErrNoMetrics, false, true, 0},
 		{"empty", "", 0, ErrNoMetrics, false, false, 0},
-		{"html", "<html><body>Forbidden</body></html>\n", 0, ErrNoMetrics, false, true, 0},
+		{"html", "<html><body>Forbidden</body></html>\n", 0, ErrNoMetrics, false, false, 0},
 		{"only comments", "# HELP x y\n# TYPE x gauge\n", 0, ErrNoMetrics, false, false, 0},
 	}
 	for _, tc := range tests {
