@@ -93,7 +93,7 @@ var (
 	// cAdvisor's client: container/containerd (< v0.60) or lib/container/containerd.
 	cadvisorClientRE = regexp.MustCompile(`cadvisor/(?:lib/)?container/containerd\.\(\*client\)\.(\w+)$`)
 	cadvisorPkgRE    = regexp.MustCompile(`cadvisor/(?:lib/)?container/containerd\.((?:\(\*\w+\)\.)?\w+)(?:\.func\d+)*$`)
-	managerRE        = regexp.MustCompile(`cadvisor/(?:lib/)?manager\.(\(\*\w+\)\.\w+)`)
+	managerRE        = regexp.MustCompile(`cadvisor/(?:lib/)?manager\.(\(\*manager\)\.\w+)`)
 	// Generated gRPC clients: containerd's api (also cAdvisor's vendored
 	// third_party copy) and the CRI.
 	containerdAPIRE = regexp.MustCompile(`/api/services/(\w+)/v1\.\(\*(\w+)Client\)\.(\w+)$`)

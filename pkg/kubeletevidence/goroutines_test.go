@@ -176,3 +176,28 @@ github.com/containerd/containerd/api/services/tasks/v1.(*tasksClient).Get(0xc000
 		t.Errorf("got %+v, %v; want 3 goroutines and nothing blocked (sleeping retry, transport loop, runnable)", d, err)
 	}
 }
+
+// TestLockWaitersOnlyManager: a housekeeping goroutine waiting on its own
+// containerData lock is not queued behind the manager's containers lock.
+func TestLockWaitersOnlyManager(t *testing.T) {
+	in := `goroutine 20 [sync.Mutex.Lock, 2 minutes]:
+sync.(*Mutex).Lock(...)
+	/usr/local/go/src/sync/mutex.go:46
+github.com/google/cadvisor/lib/manager.(*containerData).housekeepingTick(0x12ee7b02b188, 0x1?, 0x5f5e100)
+	github.com/google/cadvisor/lib@v0.60.5/manager/container.go:345 +0xb7
+
+goroutine 21 [sync.RWMutex.RLock, 2 minutes]:
+sync.(*RWMutex).RLock(...)
+	/usr/local/go/src/sync/rwmutex.go:70
+github.com/google/cadvisor/manager.(*manager).getContainer(0xc000b6a1e0, {0xc0021e0000, 0x2f})
+	/go/src/k8s.io/kubernetes/vendor/github.com/google/cadvisor/manager/manager.go:546 +0x6f
+`
+	d, err := ParseGoroutines(strings.NewReader(in), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []LockWaiter{{GoroutineID: 21, State: "sync.RWMutex.RLock", WaitMinutes: 2, Function: "(*manager).getContainer"}}
+	if diff := cmp.Diff(want, d.LockWaiters); diff != "" {
+		t.Errorf("lock waiters (-want +got):\n%s", diff)
+	}
+}
