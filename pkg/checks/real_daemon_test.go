@@ -1,8 +1,11 @@
 package checks
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,59 @@ func TestRealSocketPathProblems(t *testing.T) {
 			within(t, "probe", took, 200*time.Millisecond)
 		})
 	}
+}
+
+// TestRealLargeSpec: a container whose spec (a huge environment) makes its
+// Containers/Get response ~3.5 MiB, over 75% of the 4 MiB limit older
+// kubelets' cAdvisor receives. It still answers: Healthy, but flagged.
+func TestRealLargeSpec(t *testing.T) {
+	d := startDaemon(t, "")
+	createContainers(t, d, containerdlab.IDs("small", 20))
+	env := make([]string, 0, 3500)
+	for i := range 3500 {
+		env = append(env, fmt.Sprintf(`"VAR_%04d=%s"`, i, strings.Repeat("x", 1000)))
+	}
+	spec := []byte(`{"ociVersion":"1.0.2","process":{"args":["/pause"],"cwd":"/","env":[` + strings.Join(env, ",") + `]},"root":{"path":"rootfs"}}`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.CreateContainers(ctx, []string{"huge-env"}, spec); err != nil {
+		t.Fatal(err)
+	}
+	r, took := probeSocket(t, d.Address, nil)
+	within(t, "probe", took, 3*time.Second)
+	if r.Verdict != Healthy && r.Verdict != Slow {
+		t.Errorf("verdict %s (%s), want Healthy or Slow: the call answered", r.Verdict, r.Reason)
+	}
+	wantVerdict(t, r, r.Verdict, "largest Containers/Get response 3.", "near the 4MiB message limit")
+	c := callStats(t, r, MethodContainersGet)
+	if c.NearLimit != "4MiB" || c.MaxBytes < len(spec) {
+		t.Errorf("Containers/Get maxBytes %d nearLimit %q, want >= %d and 4MiB", c.MaxBytes, c.NearLimit, len(spec))
+	}
+}
+
+// TestRealContainerd2: the same API and verdicts on containerd 2.x.
+func TestRealContainerd2(t *testing.T) {
+	bin := containerdlab.RequireV2(t)
+	d := startDaemon(t, bin)
+	createContainers(t, d, containerdlab.IDs("v2", 200))
+	t.Run("healthy", func(t *testing.T) {
+		r, took := probeSocket(t, d.Address, nil)
+		wantVerdict(t, r, Healthy, "200 containers")
+		within(t, "probe", took, 3*time.Second)
+		if !strings.HasPrefix(r.Containerd.Version, "2.") || r.CRI == nil || r.CRI.RuntimeName != "containerd" {
+			t.Errorf("containerd %+v CRI %+v, want 2.x with CRI", r.Containerd, r.CRI)
+		}
+		if c := callStats(t, r, MethodTasksGet); c.Count != 200 || c.NotFound != 200 {
+			t.Errorf("Tasks/Get %+v, want 200 NotFound", c)
+		}
+	})
+	t.Run("frozen", func(t *testing.T) {
+		if err := d.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		defer d.Thaw()
+		r, took := probeSocket(t, d.Address, func(c *Config) { c.CallTimeout = time.Second })
+		wantVerdict(t, r, Unresponsive, "did not answer Version", "state T")
+		within(t, "probe", took, 1500*time.Millisecond)
+	})
 }
