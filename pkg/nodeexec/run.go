@@ -118,9 +118,11 @@ func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []Node
 	go watchPods(wctx, r.Client, o.Namespace, RunSelector(o.RunID), events)
 
 	created := make(chan createResult, len(order))
-	var g errgroup.Group
-	g.SetLimit(max(o.Concurrency, 1))
+	launched := make(chan struct{})
 	go func() {
+		defer close(launched)
+		var g errgroup.Group
+		g.SetLimit(max(o.Concurrency, 1))
 		for _, s := range order {
 			pod := s.pod.DeepCopy()
 			g.Go(func() error {
@@ -135,9 +137,11 @@ func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []Node
 				return nil
 			})
 		}
+		_ = g.Wait()
 	}()
-	// Every create must have returned before cleanup lists the run's pods.
-	defer func() { _ = g.Wait() }()
+	// Every create must have returned before cleanup lists the run's pods:
+	// a create still in flight could otherwise leave a pod behind.
+	defer func() { <-launched }()
 
 	run.loop(ctx, events, created)
 	return run.results, nil
