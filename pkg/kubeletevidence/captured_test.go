@@ -90,3 +90,63 @@ func TestCapturedPodSandbox(t *testing.T) {
 		t.Errorf("coverage (-want +got):\n%s", diff)
 	}
 }
+
+// TestHarnessCAdvisorManager: dumps of a process running the real cAdvisor
+// manager as the kubelet creates it (manager.New + Start, containerd factory
+// registered through its plugin) against an in-process containerd API server
+// whose Tasks/Get never answers; a container cgroup (64-hex name) created after
+// Start under a throwaway cgroup root is discovered by watchForNewContainers,
+// and a reader calls GetContainerInfoV2. The frames are cAdvisor's own:
+//   - lib v0.60.5 (kubelet 1.37): the event goroutine is stuck in TaskPid, the
+//     reader returned (sync.Map);
+//   - v0.47.2 (kubelet 1.27.4+): the same, plus the reader parked on the
+//     containers lock for as long as the call hangs (kubernetes#102481).
+func TestHarnessCAdvisorManager(t *testing.T) {
+	stuck := func(id int64, caller string) BlockedCall {
+		return BlockedCall{GoroutineID: id, State: "select", Kind: KindCAdvisor, CAdvisorMethod: "TaskPid",
+			GRPCMethod: "/containerd.services.tasks.v1.Tasks/Get", Site: "newContainerdContainerHandler",
+			Caller: caller, CreatedBy: "manager.(*manager).watchForNewContainers"}
+	}
+	tests := []struct {
+		fixture string
+		want    *GoroutineDump
+	}{
+		{"harness-cadvisor-lib-v0.60.5-manager-goroutine.txt", &GoroutineDump{Goroutines: 19,
+			Blocked: []BlockedCall{stuck(51, "(*manager).createContainer")}}},
+		{"harness-cadvisor-v0.47.2-manager-goroutine.txt", &GoroutineDump{Goroutines: 23,
+			Blocked:     []BlockedCall{stuck(49, "(*manager).createContainerLocked")},
+			LockWaiters: []LockWaiter{{GoroutineID: 58, State: "sync.RWMutex.RLock", Function: "(*manager).getSubcontainers"}}}},
+		// two container cgroups, dumped 75 s later: not one goroutine per
+		// container, but the event loop (stuck on the first, now "1 minutes")
+		// and global housekeeping's detectSubcontainers (after its 1 min
+		// interval, on the second); the second container waits in the channel.
+		{"harness-cadvisor-lib-v0.60.5-manager-2containers-75s-goroutine.txt", &GoroutineDump{Goroutines: 20,
+			Blocked: []BlockedCall{
+				func() BlockedCall { c := stuck(52, "(*manager).createContainer"); c.WaitMinutes = 1; return c }(),
+				func() BlockedCall {
+					c := stuck(53, "(*manager).createContainer")
+					c.CreatedBy = "manager.(*manager).Start"
+					return c
+				}(),
+			}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fixture, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, parseFixture(t, tc.fixture), ignoreSignature); diff != "" {
+				t.Errorf("ParseGoroutines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHarnessAssess(t *testing.T) {
+	a := Assess([]Sample{{parseFixture(t, "harness-cadvisor-lib-v0.60.5-manager-2containers-75s-goroutine.txt"), t0}}, 0)
+	want := "2 goroutine(s) blocked in containerd calls, longest >= 1m0s in cAdvisor TaskPid (/containerd.services.tasks.v1.Tasks/Get) from newContainerdContainerHandler"
+	if !a.Stalled || a.Blocked != 2 || a.Reason != want {
+		t.Errorf("Assess = stalled %v blocked %d reason %q; want true 2 %q", a.Stalled, a.Blocked, a.Reason, want)
+	}
+	a = Assess([]Sample{{parseFixture(t, "harness-cadvisor-v0.47.2-manager-goroutine.txt"), t0}}, 0)
+	if a.Stalled || !a.NeedsResample || a.LockWaiters != 1 {
+		t.Errorf("3 s into the stall: stalled %v resample %v lock waiters %d; want false true 1", a.Stalled, a.NeedsResample, a.LockWaiters)
+	}
+}
