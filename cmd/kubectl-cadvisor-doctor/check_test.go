@@ -114,7 +114,7 @@ func TestIntegrationCheckCommand(t *testing.T) {
 	s := apiservertest.StartT(t, apiservertest.Options{})
 	admin := s.ClientT(t)
 	ns := apiservertest.Namespace(t, admin, nil)
-	apiservertest.Nodes(t, admin, node("cmd-1"), node("cmd-2"), node("cmd-frozen"),
+	apiservertest.Nodes(t, admin, node("cmd-1"), node("cmd-2"), node("cmd-frozen"), node("cmd-silent", func(n *corev1.Node) { n.Labels["kcd-test"] = "silent" }),
 		node("cmd-win", func(n *corev1.Node) { n.Labels["kubernetes.io/os"] = "windows" }),
 		node("cmd-crio", func(n *corev1.Node) { n.Status.NodeInfo.ContainerRuntimeVersion = "cri-o://1.30.0" }))
 	apiservertest.SimulateKubelet(t, admin, ns, nodeexec.ManagedSelector(), map[string]apiservertest.Behavior{
@@ -126,7 +126,7 @@ func TestIntegrationCheckCommand(t *testing.T) {
 
 	t.Run("json report and exit 1", func(t *testing.T) {
 		start := time.Now()
-		code, out, stderr := c.run(context.Background(), "check", "-n", ns, "--node-timeout", "3s", "--timeout", "20s", "-o", "json")
+		code, out, stderr := c.run(context.Background(), "check", "-n", ns, "-l", "kcd-test!=silent", "--node-timeout", "3s", "--timeout", "20s", "-o", "json")
 		if code != 1 {
 			t.Fatalf("exit %d, want 1 (one node Unresponsive); stderr:\n%s", code, stderr)
 		}
@@ -148,6 +148,23 @@ func TestIntegrationCheckCommand(t *testing.T) {
 		}
 		if rep.APIVersion != report.APIVersion || rep.Kind != report.Kind || rep.Summary.Text != "5 nodes: 2 Healthy, 1 Unresponsive, 2 Skipped" {
 			t.Errorf("apiVersion %q kind %q summary %q", rep.APIVersion, rep.Kind, rep.Summary.Text)
+		}
+		assertNoPods(t, c, ns)
+	})
+	t.Run("run timeout bounds the run", func(t *testing.T) {
+		start := time.Now()
+		code, out, stderr := c.run(context.Background(), "check", "cmd-silent", "-n", ns, "--node-timeout", "4s", "--timeout", "4s", "-o", "json")
+		elapsed := time.Since(start)
+		var rep report.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Items) != 1 {
+			t.Fatalf("exit %d, report %v (%v); stderr:\n%s", code, out, err, stderr)
+		}
+		it := rep.Items[0]
+		if code != 2 || it.Verdict != report.Inconclusive || !strings.Contains(it.Reason, "--timeout ran out") {
+			t.Errorf("exit %d, %s: %s; want 2, Inconclusive, --timeout ran out", code, it.Verdict, it.Reason)
+		}
+		if elapsed > 4*time.Second+2*time.Second {
+			t.Errorf("run took %s, want <= --timeout 4s + 2s", elapsed)
 		}
 		assertNoPods(t, c, ns)
 	})

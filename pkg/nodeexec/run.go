@@ -364,17 +364,16 @@ func (s *runState) progress() {
 	s.OnProgress(p)
 }
 
-// stuckPods names the run's pods whose kubelet will not confirm a
-// graceful delete (hung runtime, silent kubelet): cleanup force-deletes
-// them at once instead of waiting.
+// stuckPods names the run's pods that had not ended when the run did.
+// Cleanup force-deletes them at once: on a frozen runtime or a silent
+// kubelet a graceful delete is never confirmed, and on a healthy node the
+// kubelet still stops the container when the pod object is gone. Waiting
+// would only push the run past --timeout.
 func (s *runState) stuckPods() map[string]bool {
 	out := map[string]bool{}
-	for _, nr := range s.results {
-		if c := nr.Classification; c != nil {
-			switch c.Code {
-			case CodeSandboxTimeout, CodeRuntimeDown, CodeRuntimeCallTimeout, CodeNodeNotPosting, CodeNodeGone:
-				out[nr.Pod] = true
-			}
+	for _, st := range s.order {
+		if p := st.pod.Status.Phase; p != corev1.PodSucceeded && p != corev1.PodFailed {
+			out[st.pod.Name] = true
 		}
 	}
 	return out

@@ -79,7 +79,7 @@ func TestIntegrationRun(t *testing.T) {
 	ns := apiservertest.Namespace(t, admin, nil)
 	frozen := newNode("run-frozen").ready(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down").P()
 	apiservertest.Nodes(t, admin, newNode("run-ok-1").P(), newNode("run-ok-2").P(), newNode("run-atrisk").P(), frozen,
-		newNode("run-image").P(), newNode("run-silent").P())
+		newNode("run-image").P(), newNode("run-silent").P(), newNode("run-nomsg").P())
 	apiservertest.SimulateKubelet(t, admin, ns, ManagedSelector(), map[string]apiservertest.Behavior{
 		"run-ok-1":   apiservertest.FinishWith(apiservertest.ProbeResult("run-ok-1", checks.Healthy, "all calls answered"), 0),
 		"run-ok-2":   apiservertest.FinishWith(apiservertest.ProbeResult("run-ok-2", checks.Healthy, "all calls answered"), 300*time.Millisecond),
@@ -87,10 +87,13 @@ func TestIntegrationRun(t *testing.T) {
 		"run-frozen": apiservertest.SandboxTimeout,
 		"run-image":  apiservertest.WaitWith("ImagePullBackOff", `Back-off pulling image "x"`),
 		"run-silent": apiservertest.Silent,
+		// Ends without a termination message: the log is tried (this API
+		// server has no kubelet to serve it) and nothing is trusted.
+		"run-nomsg": apiservertest.FinishWith(checks.Result{}, 0),
 	})
 	var cc countingClient
 	client := cc.client(t, s)
-	plan, err := NewPlan(context.Background(), client, []string{"run-ok-1", "run-ok-2", "run-atrisk", "run-frozen", "run-image", "run-silent"}, "")
+	plan, err := NewPlan(context.Background(), client, []string{"run-ok-1", "run-ok-2", "run-atrisk", "run-frozen", "run-image", "run-silent", "run-nomsg"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,11 +124,12 @@ func TestIntegrationRun(t *testing.T) {
 		"run-frozen": "Unresponsive SandboxTimeout",
 		"run-image":  "Inconclusive ImagePull",
 		"run-silent": "Inconclusive PodStartTimeout",
+		"run-nomsg":  "Inconclusive NoResult",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("verdicts (-want +got):\n%s", diff)
 	}
-	if len(results) != 6 || len(streamed) != 6 {
+	if len(results) != 7 || len(streamed) != 7 {
 		t.Errorf("want one result per node, got %d results, %d streamed", len(results), len(streamed))
 	}
 	// The node budget is 3s; evidence and cleanup take a little more.
@@ -141,8 +145,8 @@ func TestIntegrationRun(t *testing.T) {
 	// constant rest: list+watch, one evidence round (events + a GET per
 	// late node), cleanup's list/deletecollection/watch/list. Far below one
 	// GET per pod per second.
-	if max := int64(2*6 + 12); n > max {
-		t.Errorf("%d API requests for 6 nodes, want <= %d", n, max)
+	if max := int64(2*7 + 12); n > max {
+		t.Errorf("%d API requests for 7 nodes, want <= %d", n, max)
 	}
 }
 
