@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"regexp"
 	"strconv"
@@ -151,10 +152,13 @@ func ParseGoroutines(r io.Reader, opts ParseOptions) (*GoroutineDump, error) {
 		d.Truncated = true // the last goroutine lacks a file line, or every frame
 	}
 	finish()
-	if d.Goroutines == 0 && readErr == nil {
+	if readErr != nil {
+		return d, fmt.Errorf("read goroutine dump: %w", readErr)
+	}
+	if d.Goroutines == 0 {
 		return d, ErrNotGoroutineDump
 	}
-	return d, readErr
+	return d, nil
 }
 
 // readLine returns one line without its newline; complete is false when the

@@ -201,3 +201,27 @@ github.com/google/cadvisor/manager.(*manager).getContainer(0xc000b6a1e0, {0xc002
 		t.Errorf("lock waiters (-want +got):\n%s", diff)
 	}
 }
+
+type failingReader struct{ data []byte }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, errors.New("connection reset by peer")
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestParseGoroutinesReadError: what was read before a broken connection
+// is kept and the error says what failed.
+func TestParseGoroutinesReadError(t *testing.T) {
+	full := readFixture(t, "synthetic-goroutine-stalled-taskpid.txt")
+	d, err := ParseGoroutines(&failingReader{data: full[:bytes.Index(full, []byte("goroutine 5188 ["))]}, ParseOptions{})
+	if err == nil || !strings.Contains(err.Error(), "read goroutine dump: connection reset by peer") {
+		t.Fatalf("err = %v", err)
+	}
+	if d.Goroutines != 6 || len(d.Blocked) != 2 {
+		t.Errorf("kept %d goroutines, %d blocked; want 6 and 2", d.Goroutines, len(d.Blocked))
+	}
+}
