@@ -181,6 +181,10 @@ func TestProbeInPodLayout(t *testing.T) {
 	if err := syscall.Mount(d.Dir, mnt, "", syscall.MS_BIND, ""); err != nil {
 		t.Fatal(err)
 	}
+	// The pod mounts the socket's directory read-only: connect still works.
+	if err := syscall.Mount("", mnt, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+		t.Errorf("remount read-only: %v", err)
+	}
 	t.Cleanup(func() {
 		if err := syscall.Unmount(mnt, 0); err != nil {
 			t.Errorf("unmount %s: %v", mnt, err)

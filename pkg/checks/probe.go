@@ -30,6 +30,12 @@ func Run(ctx context.Context, cfg Config) Result {
 		Calls: []CallStats{}, Stuck: []StuckCall{}, Checks: []CheckResult{},
 	}
 	p.run(bctx)
+	if ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): whatever was cut says nothing about
+		// containerd.
+		p.f.inconclusive = append(p.f.inconclusive, "the probe was interrupted")
+		p.f.incomplete = ""
+	}
 	if p.r.Socket.Type == "socket" {
 		p.evidence(hard.Add(-reserve / 4))
 	}

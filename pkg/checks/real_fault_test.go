@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -125,5 +126,24 @@ func TestRealFaults(t *testing.T) {
 				tc.check(t, r)
 			}
 		})
+	}
+}
+
+// TestRealInterrupted: Ctrl-C mid-sweep answers at once, Inconclusive, and
+// the cut calls are not findings.
+func TestRealInterrupted(t *testing.T) {
+	p, _ := proxied(t, "intr", 100)
+	p.SetRules(faultproxy.Rule{Method: MethodTasksGet, Action: faultproxy.Delay, Delay: 50 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	cfg := NewConfig()
+	cfg.Socket, cfg.Concurrency = p.ListenPath(), 1
+	start := time.Now()
+	r := Run(ctx, cfg)
+	took := time.Since(start)
+	wantVerdict(t, r, Inconclusive, "the probe was interrupted")
+	within(t, "interrupted probe", took, 500*time.Millisecond)
+	if len(r.Stuck) != 0 {
+		t.Errorf("stuck %+v: calls cut by the interrupt are no finding", r.Stuck)
 	}
 }
