@@ -25,7 +25,7 @@ type countingClient struct {
 	calls []string
 }
 
-func (cc *countingClient) client(t *testing.T, s *apiservertest.Server) kubernetes.Interface {
+func (cc *countingClient) client(t testing.TB, s *apiservertest.Server) kubernetes.Interface {
 	cfg := s.AdminConfig()
 	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -36,6 +36,7 @@ func (cc *countingClient) client(t *testing.T, s *apiservertest.Server) kubernet
 			return rt.RoundTrip(r)
 		})
 	}
+	cfg.QPS, cfg.Burst = 50, 100 // the command's defaults
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
