@@ -284,7 +284,9 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 
 // isTerminal says whether w is a terminal (rows then stream as nodes
 // finish). A variable so tests can pretend.
-var isTerminal = func(w io.Writer) bool {
+var isTerminal = defaultIsTerminal
+
+func defaultIsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

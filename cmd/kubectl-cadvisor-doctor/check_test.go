@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -177,6 +178,27 @@ func TestIntegrationCheckCommand(t *testing.T) {
 			t.Errorf("table output:\n%s", out)
 		}
 		assertNoPods(t, c, ns)
+	})
+	t.Run("rows stream in a terminal", func(t *testing.T) {
+		isTerminal = func(io.Writer) bool { return true }
+		defer func() { isTerminal = defaultIsTerminal }()
+		code, out, stderr := c.run(context.Background(), "check", "cmd-1", "cmd-win", "-n", ns, "--node-timeout", "3s")
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		// Header, the skipped node at once, the probed node when it finished,
+		// a blank line and the summary.
+		if code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[1], "cmd-win ") || !strings.HasPrefix(lines[2], "cmd-1 ") ||
+			lines[4] != "2 nodes: 1 Healthy, 1 Skipped" {
+			t.Errorf("exit %d, stdout:\n%s\nstderr:\n%s", code, out, stderr)
+		}
+	})
+	t.Run("node names complete", func(t *testing.T) {
+		var buf bytes.Buffer
+		run(context.Background(), genericiooptions.IOStreams{Out: &buf, ErrOut: io.Discard},
+			[]string{"__complete", "check", "--kubeconfig", c.kubeconfig, "cmd-f"})
+		out := buf.String()
+		if !strings.HasPrefix(out, "cmd-frozen\n:4\n") {
+			t.Errorf("completion output %q", out)
+		}
 	})
 	t.Run("unknown node is an error before any pod", func(t *testing.T) {
 		code, _, stderr := c.run(context.Background(), "check", "cmd-1", "nope", "-n", ns)
