@@ -17,6 +17,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/version"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
@@ -180,6 +181,9 @@ func (o *CheckOptions) Complete(args []string) error {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
+	// API warnings (e.g. a PodSecurity warn label) as kubectl prints them,
+	// not as log lines.
+	cfg.WarningHandler = rest.NewWarningWriter(o.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
 	if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return fmt.Errorf("build client: %w", err)
 	}
