@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,4 +201,54 @@ func TestKrewInstall(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestKrewValidatorInstall runs krew's validator without -skip-install: it
+// installs every platform's archive with `kubectl krew install` (KREW_OS and
+// KREW_ARCH set per platform) and checks the LICENSE lands. The archives are
+// served from a loopback HTTP server and the manifest's uris point there.
+func TestKrewValidatorInstall(t *testing.T) {
+	c := release(t)
+	validator := requireTool(t, krewBinDir, "validate-krew-manifest", "run hack/build-krew.sh")
+	krew := requireTool(t, krewBinDir, "krew", "run hack/build-krew.sh")
+	kubectl := requireTool(t, kubeBinDir, "kubectl", "the lead adds kubectl to hack/build-kube.sh")
+
+	srv := httptest.NewServer(http.FileServer(http.Dir(c.Out)))
+	defer srv.Close()
+	b, err := os.ReadFile(filepath.Join(c.Out, pluginName+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	manifest := filepath.Join(dir, pluginName+".yaml")
+	local := strings.ReplaceAll(string(b), "uri: "+c.DownloadURL+"/", "uri: "+srv.URL+"/")
+	if strings.Count(local, srv.URL) != len(c.Targets) {
+		t.Fatalf("could not point every uri at the test server:\n%s", local)
+	}
+	if err := os.WriteFile(manifest, []byte(local), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The validator runs `kubectl krew install` with a clean environment;
+	// this kubectl-krew runs the real krew with its upgrade check (a call
+	// to GitHub) switched off.
+	pathDir := filepath.Join(dir, "path")
+	if err := os.Mkdir(pathDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nKREW_NO_UPGRADE_CHECK=1 exec " + krew + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(pathDir, "kubectl-krew"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(kubectl, filepath.Join(pathDir, "kubectl")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(validator, "-manifest", manifest)
+	cmd.Env = []string{"PATH=" + pathDir + ":/usr/bin:/bin", "HOME=" + dir, "TMPDIR=" + dir}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("validate-krew-manifest (with install): %v\n%s", err, out)
+	}
+	if want := fmt.Sprintf("all %d spec.platforms installed fine", len(c.Targets)); !strings.Contains(string(out), want) {
+		t.Errorf("validator output lacks %q:\n%s", want, out)
+	}
 }
