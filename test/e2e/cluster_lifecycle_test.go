@@ -157,3 +157,34 @@ func assertProcState(t *testing.T, what string, pid int, want string) {
 	}
 	t.Errorf("%s pid %d: state %s, want %s", what, pid, got, want)
 }
+
+// TestE2EClusterFailedUpLeavesNothing: an `up` that fails after it started
+// (here: no Kubernetes binaries) tears down what it made and saves its logs;
+// `down` of a cluster that is not up succeeds. Regression: down used to
+// abort at the netns step when no netns was left, keeping the state dir.
+func TestE2EClusterFailedUpLeavesNothing(t *testing.T) {
+	if err := prerequisites(); err != nil {
+		skipOrFail(t, err)
+	}
+	name := fmt.Sprintf("kcd-t%d-fu", os.Getpid())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	artifacts := t.TempDir()
+	r := run(scriptCmd(ctx, name, []string{"E2E_KUBE_BIN=/nonexistent", "E2E_ARTIFACTS=" + artifacts}, "up"))
+	if r.ExitCode != 1 || !strings.Contains(r.Stderr, "/nonexistent/kube-apiserver is missing") ||
+		!strings.Contains(r.Stderr, "up failed: tearing down") {
+		t.Errorf("up without binaries: want exit 1 naming the missing binary and tearing down, got %s", r)
+	}
+	if left := Leftovers(name); len(left) > 0 {
+		t.Errorf("failed up left: %s", strings.Join(left, "; "))
+	}
+	if !strings.Contains(r.Stderr, "logs saved in "+artifacts) {
+		t.Errorf("failed up did not save its logs in E2E_ARTIFACTS=%s: %s", artifacts, r.Stderr)
+	}
+	if r := run(scriptCmd(ctx, name, nil, "down")); r.Err != nil {
+		t.Errorf("down with nothing up: %s", r)
+	}
+	if left := Leftovers(name); len(left) > 0 {
+		t.Errorf("down with nothing up left: %s", strings.Join(left, "; "))
+	}
+}
