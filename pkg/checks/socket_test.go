@@ -1,10 +1,14 @@
 package checks
 
 import (
+	"context"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -99,5 +103,52 @@ func TestStatSocket(t *testing.T) {
 	}
 	if !info.Exists || info.Type != "socket" || info.UID == nil || info.Mode == "" {
 		t.Errorf("info %+v", info)
+	}
+}
+
+// TestFullBacklogIsUnresponsive: a daemon that stopped accepting (frozen
+// for long, ~4096 pending connections) makes connect fail with EAGAIN at
+// once. That is Unresponsive, not Unreachable: something holds the socket.
+func TestFullBacklogIsUnresponsive(t *testing.T) {
+	dir, err := os.MkdirTemp("/tmp", "kcd-backlog-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "c.sock")
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	if err := syscall.Bind(fd, &syscall.SockaddrUnix{Name: sock}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil { // never accepts
+		t.Fatal(err)
+	}
+	// Fill the backlog (backlog 0 still admits one pending connection).
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 8 {
+		c, err := net.DialTimeout("unix", sock, 100*time.Millisecond)
+		if err != nil {
+			break
+		}
+		held = append(held, c)
+	}
+	cfg := NewConfig()
+	cfg.Socket = sock
+	start := time.Now()
+	r := Run(context.Background(), cfg)
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("probe took %s, want an answer at once", took)
+	}
+	if r.Verdict != Unresponsive || !strings.Contains(r.Reason, "listen backlog is full") {
+		t.Errorf("verdict %s %q, want Unresponsive with a full backlog", r.Verdict, r.Reason)
 	}
 }
