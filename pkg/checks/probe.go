@@ -61,8 +61,27 @@ func (p *prober) observe(method, id string, d time.Duration) {
 	}
 }
 
+// run makes the checks in order; each stage returns false when the verdict
+// is already clear (nothing to talk to, or a frozen daemon).
 func (p *prober) run(ctx context.Context) {
-	// 1. Socket: stat, then a raw connect.
+	if !p.socket(ctx) {
+		return
+	}
+	conn, err := dial(p.openPath)
+	if err != nil {
+		p.f.inconclusive = append(p.f.inconclusive, fmt.Sprintf("create gRPC client for %s: %v", p.r.Socket.Path, err))
+		return
+	}
+	defer conn.Close()
+	if !p.liveness(ctx, conn) {
+		return // frozen or not containerd: skip the sweep, answer now
+	}
+	p.cri(ctx, conn)
+	p.sweep(ctx, conn)
+}
+
+// socket: stat, then a raw connect.
+func (p *prober) socket(ctx context.Context) bool {
 	path := p.cfg.Socket
 	if path == "" {
 		path = discoverSocket(p.cfg.HostRoot)
@@ -77,7 +96,7 @@ func (p *prober) run(ctx context.Context) {
 		sc.Status, sc.Message = StatusError, problem
 		p.check(sc)
 		p.f.unreachable = problem
-		return
+		return false
 	}
 	p.check(sc)
 	t = time.Now()
@@ -95,17 +114,12 @@ func (p *prober) run(ctx context.Context) {
 		p.observe("connect", "", cd)
 	}
 	p.check(cc)
-	if oc != connectOK {
-		return
-	}
+	return oc == connectOK
+}
 
-	// 2. Liveness: Version (cAdvisor's Register) and the health service.
-	conn, err := dial(p.openPath)
-	if err != nil {
-		p.f.inconclusive = append(p.f.inconclusive, fmt.Sprintf("create gRPC client for %s: %v", path, err))
-		return
-	}
-	defer conn.Close()
+// liveness: Version (cAdvisor's Register) and the health service.
+func (p *prober) liveness(ctx context.Context, conn *grpc.ClientConn) bool {
+	path := p.r.Socket.Path
 	vr, vo, vmsg := versionCheck{conn: conn, b: p.b}.run(ctx, &p.r.Containerd)
 	p.check(vr)
 	vs := CallStats{Method: MethodVersion, Count: 1, P50Ms: vr.DurationMs, P99Ms: vr.DurationMs, MaxMs: vr.DurationMs}
@@ -125,16 +139,17 @@ func (p *prober) run(ctx context.Context) {
 	}
 	p.r.Calls = append(p.r.Calls, vs)
 	if vo != versionOK {
-		return // frozen or not containerd: skip the sweep, answer now
+		return false
 	}
 	p.check(healthCheck(ctx, conn, p.b))
+	return true
+}
 
-	// 3. The kubelet's CRI path, then the list and cAdvisor's per-container
-	// calls: the sweep starts on the first listed ids while the list still
-	// streams.
-	p.cri(ctx, conn)
+// sweep: the list and cAdvisor's per-container calls. The sweep starts on
+// the first listed ids while the list still streams.
+func (p *prober) sweep(ctx context.Context, conn *grpc.ClientConn) {
 	nsctx := withNamespace(ctx, p.cfg.Namespace)
-	t = time.Now()
+	t := time.Now()
 	q := newIDQueue()
 	type listed struct {
 		ids   []string
