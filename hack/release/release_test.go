@@ -28,8 +28,8 @@ import (
 
 // The release tests check a real release build. By default they build one
 // (all six targets, ~1 min with a warm Go build cache, several cold) into a
-// temp dir; KCD_RELEASE_DIST=dist checks the output of `make release`
-// instead. Skipped under -short.
+// temp dir; KCD_RELEASE_DIST=dist (relative to the repository root, or
+// absolute) checks the output of `make release` instead. Skipped under -short.
 
 const testVersion = "v0.1.0-rc.1"
 
@@ -61,6 +61,9 @@ func release(t *testing.T) Config {
 			return
 		}
 		if dist := os.Getenv("KCD_RELEASE_DIST"); dist != "" {
+			if !filepath.IsAbs(dist) { // relative to the repository root, like `make release`'s dist
+				dist = filepath.Join(root, dist)
+			}
 			releaseCfg, releaseErr = configFromDist(root, dist)
 			return
 		}
