@@ -1,4 +1,6 @@
-package ociimage
+package ociimage_test
+
+// An external test package: containerdlab imports ociimage itself.
 
 import (
 	"context"
@@ -13,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/containerdlab"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/ociimage"
 )
 
 // buildHello compiles testdata/hello as a static linux binary for arch.
@@ -63,22 +66,22 @@ func TestImportAndRun(t *testing.T) {
 	if out, err := exec.Command("go", "env", "GOARCH").Output(); err != nil || strings.TrimSpace(string(out)) != "amd64" {
 		t.Skipf("runs an amd64 binary; this machine is %s", out)
 	}
-	images := map[string]Image{
+	images := map[string]ociimage.Image{
 		"single": {
 			Ref:        "registry.example/kcd/hello-single:v1",
 			Entrypoint: []string{"/hello"}, Cmd: []string{"from-cmd"},
 			Env:       []string{"GREETING=single"},
-			Platforms: []Platform{{OS: "linux", Architecture: "amd64", Files: []File{{Path: "/hello", Mode: 0o755, Source: hello}}}},
+			Platforms: []ociimage.Platform{{OS: "linux", Architecture: "amd64", Files: []ociimage.File{{Path: "/hello", Mode: 0o755, Source: hello}}}},
 		},
 		"multi-arch": {
 			Ref:        "registry.example/kcd/hello-multi:v2",
 			Entrypoint: []string{"/hello"},
 			Env:        []string{"GREETING=multi"},
-			Platforms: []Platform{
+			Platforms: []ociimage.Platform{
 				// Not an arm64 binary: if the runtime picked this platform
 				// on amd64, the exec would fail.
-				{OS: "linux", Architecture: "arm64", Files: []File{{Path: "/hello", Mode: 0o755, Data: []byte("not a binary")}}},
-				{OS: "linux", Architecture: "amd64", Files: []File{{Path: "/hello", Mode: 0o755, Source: hello}}},
+				{OS: "linux", Architecture: "arm64", Files: []ociimage.File{{Path: "/hello", Mode: 0o755, Data: []byte("not a binary")}}},
+				{OS: "linux", Architecture: "amd64", Files: []ociimage.File{{Path: "/hello", Mode: 0o755, Source: hello}}},
 			},
 		},
 	}
@@ -92,7 +95,7 @@ func TestImportAndRun(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 				defer cancel()
 				tarball := filepath.Join(t.TempDir(), "img.tar")
-				if err := WriteFile(tarball, img); err != nil {
+				if err := ociimage.WriteFile(tarball, img); err != nil {
 					t.Fatal(err)
 				}
 				l.run(ctx, t, "images", "import", tarball)
