@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -108,6 +109,8 @@ func (o *ProbeOptions) AddFlags(fs *pflag.FlagSet) {
 
 // Complete fills what the flags left open.
 func (o *ProbeOptions) Complete() error {
+	// Accept crictl's endpoint form too.
+	o.Socket = strings.TrimPrefix(o.Socket, "unix://")
 	if o.NodeName == "" {
 		o.NodeName = os.Getenv("NODE_NAME")
 	}

@@ -94,7 +94,7 @@ func TestProbeUnreachableJSONAndTerminationMessage(t *testing.T) {
 	dir := t.TempDir()
 	term := filepath.Join(dir, "termination-log")
 	missing := filepath.Join(dir, "containerd.sock")
-	code, out, errOut := runProbe(t, "--socket", missing, "-o", "json", "--termination-message-path", term)
+	code, out, errOut := runProbe(t, "--socket", "unix://"+missing, "-o", "json", "--termination-message-path", term)
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (stderr %q)", code, errOut)
 	}

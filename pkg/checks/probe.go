@@ -232,16 +232,19 @@ func (p *prober) evidence(deadline time.Time) {
 	}
 	done := make(chan ev, 1)
 	t := time.Now()
+	// The goroutine may outlive this call (a stuck /proc read): it gets
+	// copies, never p.
+	procRoot, sockPath, openPath, hostRoot := p.cfg.Proc, p.r.Socket.Path, p.openPath, p.cfg.HostRoot
 	go func() {
-		fs := procFS{root: p.cfg.Proc}
-		names := []string{p.r.Socket.Path}
-		if real, err := filepath.EvalSymlinks(p.openPath); err == nil && p.cfg.HostRoot == "" {
+		fs := procFS{root: procRoot}
+		names := []string{sockPath}
+		if real, err := filepath.EvalSymlinks(openPath); err == nil && hostRoot == "" {
 			names = append(names, real)
 		}
 		inode, bound := fs.listener(names...)
 		e := ev{check: CheckResult{Name: "daemon", Status: StatusOK}}
 		if inode == "" {
-			e.check.Status, e.check.Message = StatusSkipped, "no listening socket "+p.r.Socket.Path+" in "+p.cfg.Proc+"/1/net/unix"
+			e.check.Status, e.check.Message = StatusSkipped, "no listening socket "+sockPath+" in "+procRoot+"/1/net/unix"
 			done <- e
 			return
 		}
