@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -231,5 +234,71 @@ func TestProbeYAMLHealthy(t *testing.T) {
 	}
 	if !strings.HasPrefix(out, "apiVersion: "+checks.APIVersion+"\n") {
 		t.Errorf("yaml does not start with apiVersion:\n%s", out)
+	}
+}
+
+// TestProbeHelperProcess is not a test: TestProbePermissionDenied re-execs
+// this binary with -test.run selecting it, to run the probe command in a
+// process of another user.
+func TestProbeHelperProcess(t *testing.T) {
+	args := os.Getenv("KCD_PROBE_HELPER_ARGS")
+	if args == "" {
+		t.Skip("helper process for TestProbePermissionDenied")
+	}
+	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
+	os.Exit(run(context.Background(), streams, strings.Split(args, "\x1f")))
+}
+
+// TestProbePermissionDenied: a non-root probe on a root-only socket is
+// Unreachable, saying permission denied (not "refused" or "missing").
+func TestProbePermissionDenied(t *testing.T) {
+	containerdlab.Require(t, "") // root, to run the probe as nobody
+	dir, err := os.MkdirTemp("/tmp", "kcd-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "containerd.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := os.Chmod(sock, 0o660); err != nil {
+		t.Fatal(err)
+	}
+	// The test binary lives in a 0700 dir: copy it where nobody can run it.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "probe.test")
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestProbeHelperProcess$")
+	cmd.Env = append(os.Environ(), "KCD_PROBE_HELPER_ARGS="+strings.Join([]string{"probe", "--socket", sock, "-o", "json", "--timeout", "5s"}, "\x1f"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1\n%s", err, out)
+	}
+	var r checks.Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != checks.Unreachable || r.Reason != "permission denied connecting to "+sock {
+		t.Errorf("verdict %s %q, want Unreachable: permission denied", r.Verdict, r.Reason)
+	}
+	if r.Socket.Type != "socket" || r.Socket.Mode != "0660" || r.Socket.UID == nil || *r.Socket.UID != 0 {
+		t.Errorf("socket %+v, want a root-owned 0660 socket", r.Socket)
 	}
 }
