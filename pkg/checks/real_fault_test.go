@@ -91,6 +91,14 @@ func TestRealFaults(t *testing.T) {
 			bound:   2500 * time.Millisecond,
 		},
 		{
+			name:    "the streaming list hangs",
+			rules:   []faultproxy.Rule{{Method: "/containerd.services.containers.v1.Containers/ListStream", Action: faultproxy.Hang}},
+			mod:     sec,
+			want:    AtRisk,
+			culprit: []string{"ListStream stuck 1", "no message for 1s after 0 containers"},
+			bound:   1500 * time.Millisecond,
+		},
+		{
 			name:    "everything hangs (frozen daemon behind the proxy)",
 			rules:   []faultproxy.Rule{{Action: faultproxy.Hang}},
 			mod:     sec,
