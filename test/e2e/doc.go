@@ -4,7 +4,7 @@
 //
 //	go test -tags e2e ./test/e2e/...
 //
-// as root. TestMain (cluster_test.go) brings one cluster up for the package
+// as root. TestMain (main_test.go) brings one cluster up for the package
 // and tears it down after the last test; tests reach it through Shared(t)
 // and the Cluster methods.
 package e2e
