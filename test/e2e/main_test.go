@@ -121,10 +121,14 @@ func testMain(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	start := time.Now()
-	if reuse {
-		shared, sharedErr = Attach(ctx, name)
+	switch c, err := Attach(ctx, name); {
+	case err == nil && reuse:
+		shared = c
+	case err == nil:
+		// Someone else's cluster: never tear it down under them.
+		sharedErr = fmt.Errorf("cluster %s is already up: set E2E_REUSE_CLUSTER=1 to use it, or another E2E_NAME", name)
 	}
-	if shared == nil {
+	if shared == nil && sharedErr == nil {
 		shared, sharedErr = Start(ctx, Options{Name: name})
 		startedShared = sharedErr == nil && !reuse
 	}
