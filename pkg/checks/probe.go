@@ -76,8 +76,12 @@ func (p *prober) run(ctx context.Context) {
 	if !p.liveness(ctx, conn) {
 		return // frozen or not containerd: skip the sweep, answer now
 	}
-	p.cri(ctx, conn)
+	// The kubelet's CRI path runs beside the sweep: a CRI-level lock then
+	// costs the probe one call timeout at most, not one more.
+	cri := make(chan *CRIInfo, 1)
+	go func() { cri <- criCheck{conn: conn, b: p.b}.run(ctx) }()
 	p.sweep(ctx, conn)
+	p.applyCRI(<-cri)
 }
 
 // socket: stat, then a raw connect.
@@ -203,13 +207,9 @@ func (p *prober) sweep(ctx context.Context, conn *grpc.ClientConn) {
 	p.f.summary = fmt.Sprintf("%d containers: Version, Containers/Get and Tasks/Get all answered; slowest %s %s", len(ids), short(p.f.slowest.method), round(p.f.slowest.d))
 }
 
-// cri probes the kubelet's path; a CRI call that hits its deadline while
-// the native API answers is a finding.
-func (p *prober) cri(ctx context.Context, conn *grpc.ClientConn) {
-	if p.b.expired() {
-		return
-	}
-	cri := criCheck{conn: conn, b: p.b}.run(ctx)
+// applyCRI records what the kubelet's path answered; a CRI call that hit
+// its deadline while the native API answers is a finding.
+func (p *prober) applyCRI(cri *CRIInfo) {
 	p.r.CRI = cri
 	for _, c := range cri.Calls {
 		if c.Status == StatusTimeout {
