@@ -43,8 +43,12 @@ func TestE2EClusterLifecycle(t *testing.T) {
 	if got := c.ContainerdSock["node-1"]; got != k3sSock {
 		t.Errorf("status: node-1 socket %q, want %q", got, k3sSock)
 	}
-	if r := c.Script(ctx, "up"); r.Err != nil || !strings.Contains(r.Stderr, "already up") {
+	same := []string{"E2E_NODES=1", "E2E_CONTAINERD_SOCK=node-1=" + k3sSock}
+	if r := run(scriptCmd(ctx, name, same, "up")); r.Err != nil || !strings.Contains(r.Stderr, "already up") {
 		t.Errorf("up on a running cluster: want success saying 'already up', got %s", r)
+	}
+	if r := run(scriptCmd(ctx, name, []string{"E2E_NODES=1"}, "up")); r.ExitCode != 1 || !strings.Contains(r.Stderr, "up with other settings") {
+		t.Errorf("up with other settings on a running cluster: want exit 1 'up with other settings', got %s", r)
 	}
 
 	// The custom socket is the node's own: present inside the node, absent
