@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg Config) Result {
 		Calls: []CallStats{}, Stuck: []StuckCall{}, Checks: []CheckResult{},
 	}
 	p.run(bctx)
-	if ctx.Err() != nil {
+	if interrupted(ctx, hard.Add(-reserve)) {
 		// Interrupted (Ctrl-C, SIGTERM): whatever was cut says nothing about
 		// containerd.
 		p.f.inconclusive = append(p.f.inconclusive, "the probe was interrupted")
@@ -42,6 +42,17 @@ func Run(ctx context.Context, cfg Config) Result {
 	p.r.Verdict, p.r.Reason = decide(p.f)
 	p.r.DurationMs = time.Since(start).Milliseconds()
 	return p.r
+}
+
+// interrupted reports whether the caller's ctx (a signal, or a deadline of
+// its own earlier than ours) ended the probe, rather than --timeout. It
+// reads the clock too: a context's timer may fire late.
+func interrupted(ctx context.Context, ours time.Time) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && dl.Before(ours) && !time.Now().Before(dl)
 }
 
 type prober struct {

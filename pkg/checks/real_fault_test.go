@@ -142,8 +142,10 @@ func TestRealFaults(t *testing.T) {
 func TestRealInterrupted(t *testing.T) {
 	p, _ := proxied(t, "intr", 100)
 	p.SetRules(faultproxy.Rule{Method: MethodTasksGet, Action: faultproxy.Delay, Delay: 50 * time.Millisecond})
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// A signal cancels; it sets no deadline.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	time.AfterFunc(300*time.Millisecond, cancel)
 	cfg := NewConfig()
 	cfg.Socket, cfg.Concurrency = p.ListenPath(), 1
 	start := time.Now()
