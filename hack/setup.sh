@@ -24,7 +24,7 @@ if ! command -v go >/dev/null 2>&1; then
   fi
 fi
 
-packages=(containerd runc containernetworking-plugins etcd-server iproute2 util-linux procps psmisc kmod)
+packages=(containerd runc containernetworking-plugins etcd-server iproute2 util-linux mount openssl procps psmisc kmod)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
