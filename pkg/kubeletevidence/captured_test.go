@@ -150,3 +150,45 @@ func TestHarnessAssess(t *testing.T) {
 		t.Errorf("3 s into the stall: stalled %v resample %v lock waiters %d; want false true 1", a.Stalled, a.NeedsResample, a.LockWaiters)
 	}
 }
+
+// TestCapturedStall: node-3 of the local cluster during the issue-7
+// reproduction (containerd on /run/k3s/containerd/containerd.sock for the
+// CRI, a fault proxy on /run/containerd/containerd.sock hanging Tasks/Get,
+// kubelet restarted, pod "stall" started), captured by the same three GETs
+// (the goroutine dump went through a shell variable, which strips the final
+// newline; it is restored). The node is Ready and the pod Running, but the
+// kubelet's cAdvisor has its event loop stuck in TaskPid, and its metrics
+// have the pod's cgroup but none of its container cgroups.
+func TestCapturedStall(t *testing.T) {
+	d := parseFixture(t, "captured-node-3-stalled-taskpid-goroutine.txt")
+	want := &GoroutineDump{Goroutines: 168, Blocked: []BlockedCall{{
+		GoroutineID: 516, State: "select", Kind: KindCAdvisor, CAdvisorMethod: "TaskPid",
+		GRPCMethod: "/containerd.services.tasks.v1.Tasks/Get", Site: "newContainerdContainerHandler",
+		Caller: "(*manager).createContainer", CreatedBy: "manager.(*manager).watchForNewContainers",
+	}}}
+	if diff := cmp.Diff(want, d, ignoreSignature); diff != "" {
+		t.Errorf("ParseGoroutines (-want +got):\n%s", diff)
+	}
+	if a := Assess([]Sample{{d, t0}}, 0); a.Stalled || !a.NeedsResample || a.Blocked != 1 {
+		t.Errorf("one dump seconds into the stall must ask for a second one: %+v", a)
+	}
+
+	m, err := ParseCAdvisorMetrics(bytes.NewReader(readFixture(t, "captured-node-3-stalled-taskpid-metrics-cadvisor.txt")), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stallPod = "16f2982963521d49db228ae7bc3350a0aea76f996a52993ff46ecfeeb8c2c1dd" // pod "stall", container "sleep", running
+	got := []any{m.HasScrapeError, m.ScrapeError, len(m.Containers), m.Registration().State, m.Coverage([]string{stallPod}).Missing}
+	wantM := []any{true, 0.0, 6, RegistrationNoContainers, []string{stallPod}}
+	if diff := cmp.Diff(wantM, got); diff != "" {
+		t.Errorf("metrics [scrape_error? value cgroups registration missing] (-want +got):\n%s", diff)
+	}
+
+	c, err := ParseConfigz(bytes.NewReader(readFixture(t, "captured-node-3-stalled-taskpid-configz.json")), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sock, _ := c.RuntimeSocketPath(); sock != "/run/k3s/containerd/containerd.sock" {
+		t.Errorf("CRI socket %q, want the k3s-style path", sock)
+	}
+}

@@ -105,11 +105,13 @@ func ParseCAdvisorMetrics(r io.Reader, maxBytes int64) (*CAdvisorMetrics, error)
 	return m, nil
 }
 
-// keptFamilies are the families the evidence needs. Every cgroup cAdvisor
-// tracks in the kubelet has CPU and memory series (the kubelet always
-// enables those metric sets), so they carry every id and its labels; the
-// other ~50 families would only multiply the parsing work (expfmt allocates
-// per label), about tenfold on a node with many containers.
+// keptFamilies are the families the evidence needs. container_last_seen
+// and container_start_time_seconds are exported for every cgroup cAdvisor
+// tracks, with its labels; the CPU and memory families are kept as well, but
+// not relied on (on the local cluster's cgroup v1 nodes the kubepods cgroups
+// have no container_cpu_usage_seconds_total: testdata/captured-*). The other
+// ~50 families would only multiply the parsing work (expfmt allocates per
+// label), about tenfold on a node with many containers.
 var keptFamilies = map[string]bool{
 	"container_scrape_error":             true,
 	"container_cpu_usage_seconds_total":  true,
