@@ -3,6 +3,8 @@ package kubeletevidence
 import (
 	"bytes"
 	"errors"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -144,6 +146,32 @@ func TestContainerIDFromCgroup(t *testing.T) {
 	} {
 		if got := containerIDFromCgroup(in); got != want {
 			t.Errorf("containerIDFromCgroup(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestKeptFamiliesSeeEveryCgroup: parsing only keptFamilies loses no cgroup
+// that any container_* family of the fixture names.
+func TestKeptFamiliesSeeEveryCgroup(t *testing.T) {
+	idRE := regexp.MustCompile(`^container_[^{]*\{.*\bid="([^"]*)"`)
+	files, _ := filepath.Glob("testdata/*metrics-cadvisor*.txt")
+	if len(files) < 6 {
+		t.Fatalf("only %d metrics fixtures", len(files))
+	}
+	for _, f := range files {
+		body := readFixture(t, filepath.Base(f))
+		ids := map[string]bool{}
+		for _, line := range strings.Split(string(body), "\n") {
+			if m := idRE.FindStringSubmatch(line); m != nil {
+				ids[m[1]] = true
+			}
+		}
+		m, err := ParseCAdvisorMetrics(bytes.NewReader(body), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Containers) != len(ids) {
+			t.Errorf("%s: %d cgroups parsed, %d named in the file", f, len(m.Containers), len(ids))
 		}
 	}
 }
