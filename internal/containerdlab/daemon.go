@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -269,8 +270,43 @@ func (d *Daemon) dial() (*grpc.ClientConn, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 }
 
-// Freeze SIGSTOPs the daemon: the socket still accepts, nothing answers.
-func (d *Daemon) Freeze() error { return syscall.Kill(d.PID, syscall.SIGSTOP) }
+// Freeze SIGSTOPs the daemon and waits until every one of its threads is
+// stopped (kill returns before they all are, and a thread still running
+// could answer one more call): the socket still accepts, nothing answers.
+func (d *Daemon) Freeze() error {
+	if err := syscall.Kill(d.PID, syscall.SIGSTOP); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if allThreadsStopped(d.PID) {
+			return nil
+		}
+	}
+	return fmt.Errorf("containerd pid %d: not every thread stopped 5s after SIGSTOP", d.PID)
+}
+
+func allThreadsStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		tid, err := strconv.Atoi(t.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/stat", pid, tid))
+		if err != nil {
+			return false
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 || i+2 >= len(s) || (s[i+2] != 'T' && s[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
 
 // Thaw SIGCONTs the daemon.
 func (d *Daemon) Thaw() error { return syscall.Kill(d.PID, syscall.SIGCONT) }

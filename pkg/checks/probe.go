@@ -192,9 +192,15 @@ func (p *prober) sweep(ctx context.Context, conn *grpc.ClientConn) {
 	p.r.Calls = append(p.r.Calls, sr.calls...)
 	p.r.SweptContainers = sr.swept
 	p.stuck = sr.stuck
+	if sr.frozen != "" {
+		p.f.unresponsive = sr.frozen + " on " + p.r.Socket.Path
+	}
 	sw := CheckResult{Name: "sweep", Status: StatusOK, DurationMs: ms(time.Since(t))}
 	sw.Message = fmt.Sprintf("%d of %d containers, %d stuck calls", sr.swept, len(ids), len(sr.stuck))
-	if sr.swept < len(ids) {
+	if sr.frozen != "" {
+		sw.Status = StatusTimeout
+		sw.Message += "; stopped: " + sr.frozen
+	} else if sr.swept < len(ids) {
 		sw.Status = StatusTimeout
 		if p.f.incomplete == "" {
 			p.f.incomplete = fmt.Sprintf("the sweep was cut by the probe's --timeout %s after %d of %d containers", p.cfg.Timeout, sr.swept, len(ids))

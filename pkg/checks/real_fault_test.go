@@ -157,3 +157,31 @@ func TestRealInterrupted(t *testing.T) {
 		t.Errorf("stuck %+v: calls cut by the interrupt are no finding", r.Stuck)
 	}
 }
+
+// TestRealFreezesMidSweep: a daemon that freezes during the sweep is
+// Unresponsive after about two call timeouts (the calls in flight, then one
+// Version), not one call timeout per remaining container.
+func TestRealFreezesMidSweep(t *testing.T) {
+	d := startDaemon(t, "")
+	ids := containerdlab.IDs("midsweep", 1000)
+	createContainers(t, d, ids)
+	p, err := faultproxy.Start(filepath.Join(d.Dir, "proxy.sock"), d.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Slow enough that the sweep is still running when the daemon freezes.
+	p.SetRules(faultproxy.Rule{Method: MethodContainersGet, Action: faultproxy.Delay, Delay: 20 * time.Millisecond})
+	time.AfterFunc(400*time.Millisecond, func() {
+		if err := d.Freeze(); err != nil {
+			t.Error(err)
+		}
+	})
+	defer d.Thaw()
+	r, took := probeSocket(t, p.ListenPath(), func(c *Config) { c.CallTimeout = time.Second })
+	wantVerdict(t, r, Unresponsive, "stopped answering during the sweep", "then Version did not answer within 1")
+	within(t, "probe", took, 3*time.Second)
+	if r.SweptContainers == 0 || r.SweptContainers >= 1000 {
+		t.Errorf("swept %d of 1000, want the sweep stopped part way", r.SweptContainers)
+	}
+}

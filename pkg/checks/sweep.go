@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	containersapi "github.com/containerd/containerd/api/services/containers/v1"
@@ -25,14 +26,24 @@ const (
 // Containers/Get (LoadContainer) then Tasks/Get (TaskPid), each under its
 // own deadline, with at most concurrency containers in flight.
 type sweep struct {
+	conn        *grpc.ClientConn
 	containers  containersapi.ContainersClient
 	tasks       tasksapi.TasksClient
 	b           budget
 	concurrency int
+
+	// A daemon that freezes mid-sweep would otherwise cost one call timeout
+	// per container. After a timeout, one Version call (one at a time)
+	// decides: no answer means frozen, and the sweep stops.
+	timeouts  atomic.Int64
+	checkMu   sync.Mutex
+	lastCheck time.Time // start of the last Version check that answered
+	frozen    atomic.Pointer[string]
 }
 
-func newSweep(conn *grpc.ClientConn, b budget, concurrency int) sweep {
-	return sweep{
+func newSweep(conn *grpc.ClientConn, b budget, concurrency int) *sweep {
+	return &sweep{
+		conn:        conn,
 		containers:  containersapi.NewContainersClient(conn),
 		tasks:       tasksapi.NewTasksClient(conn),
 		b:           b,
@@ -45,6 +56,8 @@ type sweepResult struct {
 	calls []CallStats
 	stuck []stuckCall
 	swept int // containers whose calls were all made (not cut)
+	// frozen is set when containerd stopped answering during the sweep.
+	frozen string
 }
 
 // stuckCall is a StuckCall plus what is needed to find its shim.
@@ -61,7 +74,7 @@ type worker struct {
 
 // run sweeps the ids from q until it is closed and empty or the probe's
 // deadline passes.
-func (s sweep) run(ctx context.Context, q *idQueue) sweepResult {
+func (s *sweep) run(ctx context.Context, q *idQueue) sweepResult {
 	workers := make([]worker, s.concurrency)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -71,7 +84,7 @@ func (s sweep) run(ctx context.Context, q *idQueue) sweepResult {
 		wg.Go(func() {
 			for {
 				id, ok := q.pop()
-				if !ok || s.b.expired() {
+				if !ok || s.b.expired() || s.frozen.Load() != nil {
 					return
 				}
 				s.one(ctx, wk, id)
@@ -87,11 +100,15 @@ func (s sweep) run(ctx context.Context, q *idQueue) sweepResult {
 		all.stuck = append(all.stuck, workers[w].stuck...)
 		all.swept += workers[w].swept
 	}
-	return sweepResult{calls: []CallStats{all.cget.stats(), all.tget.stats()}, stuck: all.stuck, swept: all.swept}
+	res := sweepResult{calls: []CallStats{all.cget.stats(), all.tget.stats()}, stuck: all.stuck, swept: all.swept}
+	if f := s.frozen.Load(); f != nil {
+		res.frozen = *f
+	}
+	return res
 }
 
 // one makes both calls for one container.
-func (s sweep) one(ctx context.Context, w *worker, id string) {
+func (s *sweep) one(ctx context.Context, w *worker, id string) {
 	cctx, cancel, cut := s.b.callCtx(ctx)
 	start := time.Now()
 	cresp, err := s.containers.Get(cctx, &containersapi.GetContainerRequest{ID: id})
@@ -103,11 +120,17 @@ func (s sweep) one(ctx context.Context, w *worker, id string) {
 		size = proto.Size(cresp)
 	}
 	w.cget.add(id, d, o, size, err)
-	if o == outcomeCut {
+	s.track(ctx, o, start)
+	switch o {
+	case outcomeCut:
 		return
-	}
-	if o == outcomeTimeout {
+	case outcomeTimeout:
 		w.stuck = append(w.stuck, stuckCall{StuckCall: StuckCall{Method: MethodContainersGet, ID: id, ElapsedMs: ms(d), Error: callError(err)}})
+	}
+	if o != outcomeOK || s.frozen.Load() != nil {
+		// cAdvisor asks for the task only of a container it could load.
+		w.swept++
+		return
 	}
 
 	tctx, cancel, cut := s.b.callCtx(ctx)
@@ -121,6 +144,7 @@ func (s sweep) one(ctx context.Context, w *worker, id string) {
 		size = proto.Size(tresp)
 	}
 	w.tget.add(id, d, o, size, err)
+	s.track(ctx, o, start)
 	switch {
 	case o == outcomeCut:
 		return
@@ -160,4 +184,30 @@ func sandboxID(c *containersapi.GetContainerResponse) string {
 		return ""
 	}
 	return m.Metadata.SandboxID
+}
+
+// track asks Version, after a call that began at start timed out, whether
+// the daemon still answers at all. Workers whose calls timed out meanwhile
+// wait for that answer instead of starting more calls; a check begun after
+// their call began already answers for them.
+func (s *sweep) track(ctx context.Context, o outcome, start time.Time) {
+	if o != outcomeTimeout {
+		return
+	}
+	n := s.timeouts.Add(1)
+	s.checkMu.Lock()
+	defer s.checkMu.Unlock()
+	if s.frozen.Load() != nil || s.lastCheck.After(start) {
+		return
+	}
+	checkStart := time.Now()
+	var info ContainerdInfo
+	res, vo, _ := versionCheck{conn: s.conn, b: s.b}.run(ctx, &info)
+	switch vo {
+	case versionOK:
+		s.lastCheck = checkStart
+	case versionUnresponsive:
+		msg := fmt.Sprintf("containerd stopped answering during the sweep: %d call(s) hit the deadline, then Version did not answer within %s", n, round(time.Duration(res.DurationMs*float64(time.Millisecond))))
+		s.frozen.Store(&msg)
+	}
 }
