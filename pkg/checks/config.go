@@ -12,7 +12,7 @@ const (
 	DefaultCallTimeout = 2 * time.Second
 	DefaultSlow        = 500 * time.Millisecond
 	DefaultTimeout     = 30 * time.Second
-	DefaultConcurrency = 16
+	DefaultConcurrency = 32
 	DefaultProc        = "/proc"
 )
 
