@@ -1,6 +1,10 @@
 package report
 
-import "github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+import (
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+)
 
 // CodeInfo is one glossary entry: what a finding code means and what
 // on-call should do next. docs/runbook.md repeats these in prose.
@@ -78,8 +82,64 @@ var glossary = map[nodeexec.Code]CodeInfo{
 	},
 }
 
+// kubeletGlossary describes the codes of the kubelet's live evidence
+// (KubeletCodes, pkg/report/kubelet.go).
+var kubeletGlossary = map[nodeexec.Code]CodeInfo{
+	CodeCAdvisorStalled: {
+		"the kubelet's goroutine dump shows cAdvisor blocked in a containerd call (count, longest wait and call in the reason) for longer than the call should ever take: cAdvisor is stalled now, new containers get no metrics",
+		"capture the dump first (kubectl get --raw /api/v1/nodes/NODE/proxy/debug/pprof/goroutine?debug=2), then check containerd and the containers' shims; restarting the kubelet drops the stuck client",
+	},
+	CodeCAdvisorCallInFlight: {
+		"a containerd call was in flight in the kubelet's goroutine dump, and the run ended before a second dump could tell whether it is stuck",
+		"rerun with a longer --timeout, or take two dumps a few seconds apart",
+	},
+	CodeCAdvisorMissingContainers: {
+		"containers the kubelet reports running have no series in /metrics/cadvisor: cAdvisor did not discover them",
+		"corroborates a stall when the goroutine dump shows one; otherwise rerun (a container may have started just now)",
+	},
+	CodeCAdvisorScrapeError: {
+		"/metrics/cadvisor reports container_scrape_error 1: cAdvisor failed to collect container metrics",
+		"read the kubelet's log for cAdvisor errors; check containerd",
+	},
+	CodeKubeletEvidenceUnreadable: {
+		"a kubelet answer read through the node proxy did not parse",
+		"read the path by hand (kubectl get --raw /api/v1/nodes/NODE/proxy/PATH) and file a bug with it",
+	},
+	kubeletevidence.UnavailableForbidden: {
+		"reading the kubelet through the node proxy is forbidden: the live stall evidence was skipped",
+		"grant get on nodes/proxy (optional role in docs/rbac.yaml; its risk in docs/kubelet-evidence.md), or rely on the probe",
+	},
+	kubeletevidence.UnavailableDebugHandlersOff: {
+		"the kubelet runs with enableDebuggingHandlers=false: no goroutine dump, no configz",
+		"rely on the probe and the metrics; to see a stall, the node's kubelet must serve /debug/pprof",
+	},
+	kubeletevidence.UnavailableProfilingOff: {
+		"the kubelet runs with enableProfilingHandler=false: no goroutine dump",
+		"rely on the probe and the metrics; or send the kubelet SIGQUIT on the node (it dies printing its stacks)",
+	},
+	kubeletevidence.UnavailableKubeletUnreachable: {
+		"the API server could not reach the node's kubelet",
+		"check the kubelet and the node's network; the node's conditions and the probe decide",
+	},
+	kubeletevidence.UnavailableTimeout: {
+		"the kubelet did not answer a node-proxy request within its deadline",
+		"a kubelet whose /stats/summary hangs may hold a stuck cAdvisor lock (kubelet <= 1.35): capture the dump, check containerd",
+	},
+	kubeletevidence.UnavailableError: {
+		"a node-proxy request to the kubelet failed",
+		"read the reason; retry by hand with kubectl get --raw",
+	},
+	advisory.CodeCAdvisorReadersBlock: {
+		"this kubelet's cAdvisor holds its containers lock during containerd calls: one stuck call also blocks /metrics/cadvisor and /stats/summary",
+		"upgrade the kubelet (1.36+); meanwhile watch for stalls",
+	},
+}
+
 // Explain returns the glossary entry for code.
 func Explain(code nodeexec.Code) (CodeInfo, bool) {
 	info, ok := glossary[code]
+	if !ok {
+		info, ok = kubeletGlossary[code]
+	}
 	return info, ok
 }

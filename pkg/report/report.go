@@ -51,6 +51,8 @@ type Item struct {
 	DurationMs int64  `json:"durationMs,omitempty"`
 	// Result is the probe's own result for the node, when it delivered one.
 	Result *checks.Result `json:"result,omitempty"`
+	// Kubelet is the kubelet's live evidence read through the node proxy.
+	Kubelet *KubeletEvidence `json:"kubelet,omitempty"`
 }
 
 // Finding is one coded observation about a node.

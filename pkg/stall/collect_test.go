@@ -1,0 +1,247 @@
+package stall
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+)
+
+// Real captures of the local cluster (pkg/kubeletevidence/testdata/capture.sh).
+const captures = "../kubeletevidence/testdata/"
+
+func capture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(captures, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// apiServer is a fake API server: node-proxy answers by "NODE/PATH", and a
+// pod list per node (by the spec.nodeName field selector).
+type apiServer struct {
+	mu       sync.Mutex
+	proxy    map[string]http.HandlerFunc
+	pods     map[string][]corev1.Pod
+	podsCode int
+	requests []string
+}
+
+func (a *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.mu.Lock()
+	a.requests = append(a.requests, r.Method+" "+r.URL.Path)
+	a.mu.Unlock()
+	if r.URL.Path == "/api/v1/pods" {
+		if a.podsCode != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(a.podsCode)
+			_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`))
+			return
+		}
+		node := strings.TrimPrefix(r.URL.Query().Get("fieldSelector"), "spec.nodeName=")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(&corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}, Items: a.pods[node]})
+		return
+	}
+	rest, _ := strings.CutPrefix(r.URL.Path, "/api/v1/nodes/")
+	node, path, _ := strings.Cut(rest, "/proxy/")
+	if h := a.proxy[node+"/"+path]; h != nil {
+		h(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	_, _ = w.Write([]byte(`{"kind":"Status","apiVersion":"v1","status":"Failure","message":"nodes \"` + node + `\" is forbidden: User \"x\" cannot get resource \"nodes/proxy\"","reason":"Forbidden","code":403}`))
+}
+
+func body(b []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(b) }
+}
+
+func client(t *testing.T, a *apiServer) kubernetes.Interface {
+	t.Helper()
+	srv := httptest.NewServer(a)
+	t.Cleanup(srv.Close)
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// fakeClock advances only when the collector sleeps.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Sleep(_ context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return nil
+}
+
+var t0 = time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+
+func node(name string) corev1.Node {
+	return corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", ContainerRuntimeVersion: "containerd://1.6.20"}}}
+}
+
+func runningPod(name, managedBy string, started time.Time, ids ...string) corev1.Pod {
+	p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{}}}
+	if managedBy != "" {
+		p.Labels[nodeexec.ManagedByLabel] = managedBy
+	}
+	for _, id := range ids {
+		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{ContainerID: "containerd://" + id,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}}})
+	}
+	return p
+}
+
+const (
+	stuckID   = "1111111111111111111111111111111111111111111111111111111111111111"
+	seenID    = "cb20e1f0c2b120d65104d33795cbce944b09dafcfb4e689697359d0d44c20efd"
+	probePods = "kubectl-cadvisor-doctor"
+)
+
+func TestCollectorNodeStalledFromRealCaptures(t *testing.T) {
+	a := &apiServer{proxy: map[string]http.HandlerFunc{
+		"node-3/debug/pprof/goroutine": body(capture(t, "captured-node-3-stalled-taskpid-goroutine.txt")),
+		"node-3/metrics/cadvisor":      body(capture(t, "captured-node-3-stalled-taskpid-metrics-cadvisor.txt")),
+		"node-3/stats/summary":         body([]byte(`{"node":{}}`)),
+		"node-3/configz":               body(capture(t, "captured-node-3-stalled-taskpid-configz.json")),
+	}, pods: map[string][]corev1.Pod{"node-3": {
+		runningPod("app", "", t0.Add(-time.Minute), stuckID),
+		runningPod("new", "", t0.Add(-time.Second), "2222222222222222222222222222222222222222222222222222222222222222"),
+		runningPod("probe", probePods, t0.Add(-time.Minute), "3333333333333333333333333333333333333333333333333333333333333333"),
+	}}}
+	clk := &fakeClock{t: t0}
+	c := &Collector{Client: client(t, a), Now: clk.Now, Sleep: clk.Sleep, Options: Options{IgnoreManagedBy: probePods}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := c.Node(ctx, node("node-3"))
+
+	if !ev.Stalled || ev.Dumps != 2 {
+		t.Fatalf("Stalled=%v Dumps=%d, want a stall decided by a second dump; reason %q", ev.Stalled, ev.Dumps, ev.Reason)
+	}
+	g := ev.Goroutines
+	if g.Blocked < 1 || g.Longest == nil || g.Longest.CAdvisorMethod != "TaskPid" ||
+		g.Longest.GRPCMethod != "/containerd.services.tasks.v1.Tasks/Get" || g.LongestWait != DefaultResampleAfter {
+		t.Errorf("goroutines = %+v, longest %+v; want TaskPid blocked for the resample interval", g, g.Longest)
+	}
+	for _, want := range []string{"goroutine(s) blocked", ">= 6s", "TaskPid", "Tasks/Get"} {
+		if !strings.Contains(ev.Reason, want) {
+			t.Errorf("reason %q lacks %q", ev.Reason, want)
+		}
+	}
+	if diff := cmp.Diff(&kubeletevidence.Coverage{Running: 1, Missing: []string{stuckID}}, ev.Metrics.Coverage); diff != "" {
+		t.Errorf("coverage (-want +got):\n%s", diff)
+	}
+	if ev.RuntimeEndpoint != "unix:///run/k3s/containerd/containerd.sock" || ev.Summary == nil || !ev.Summary.Answered {
+		t.Errorf("endpoint %q summary %+v", ev.RuntimeEndpoint, ev.Summary)
+	}
+	if len(ev.Unavailable) != 0 || len(ev.Advisories) == 0 {
+		t.Errorf("unavailable %v, advisories %d", ev.Unavailable, len(ev.Advisories))
+	}
+	var codes []nodeexec.Code
+	for _, f := range Findings(ev) {
+		codes = append(codes, f.Code)
+	}
+	if diff := cmp.Diff([]nodeexec.Code{report.CodeCAdvisorStalled, report.CodeCAdvisorMissingContainers}, codes); diff != "" {
+		t.Errorf("finding codes (-want +got):\n%s", diff)
+	}
+}
+
+func TestCollectorNodeHealthyFromRealCaptures(t *testing.T) {
+	a := &apiServer{proxy: map[string]http.HandlerFunc{
+		"node-1/debug/pprof/goroutine": body(capture(t, "captured-node-1-idle-goroutine.txt")),
+		"node-1/metrics/cadvisor":      body(capture(t, "captured-node-1-pod-metrics-cadvisor.txt")),
+		"node-1/stats/summary":         body([]byte(`{}`)),
+		"node-1/configz":               body(capture(t, "captured-node-1-idle-configz.json")),
+	}, pods: map[string][]corev1.Pod{"node-1": {runningPod("app", "", t0.Add(-time.Minute), seenID)}}}
+	clk := &fakeClock{t: t0}
+	c := &Collector{Client: client(t, a), Now: clk.Now, Sleep: clk.Sleep}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := c.Collect(ctx, []corev1.Node{node("node-1")})["node-1"]
+	if ev == nil || ev.Stalled || ev.Dumps != 1 || ev.Goroutines.Blocked != 0 {
+		t.Fatalf("evidence %+v, want one dump with nothing blocked", ev)
+	}
+	if c := ev.Metrics.Coverage; c == nil || c.Running != 1 || c.WithSeries != 1 || len(c.Missing) != 0 {
+		t.Errorf("coverage %+v, want the running container found", c)
+	}
+	if f := Findings(ev); len(f) != 0 {
+		t.Errorf("findings %v, want none", f)
+	}
+	it := ItemWithoutPod("node-1", ev)
+	if it.Verdict != report.Healthy {
+		t.Errorf("no-pod verdict %s (%s), want Healthy", it.Verdict, it.Reason)
+	}
+}
+
+func TestCollectorForbiddenFallsBack(t *testing.T) {
+	a := &apiServer{podsCode: http.StatusForbidden}
+	c := &Collector{Client: client(t, a)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := c.Node(ctx, node("node-1"))
+	if ev.Stalled || ev.Goroutines != nil || ev.Metrics != nil {
+		t.Fatalf("evidence %+v, want nothing read", ev)
+	}
+	if len(ev.Unavailable) != 4 {
+		t.Fatalf("unavailable %+v, want the four paths", ev.Unavailable)
+	}
+	for _, u := range ev.Unavailable {
+		if u.Code != kubeletevidence.UnavailableForbidden || !strings.Contains(u.Reason, "nodes/proxy") {
+			t.Errorf("unavailable %+v, want forbidden naming nodes/proxy", u)
+		}
+	}
+	it := ItemWithoutPod("node-1", ev)
+	if it.Verdict != report.Inconclusive || !strings.Contains(it.Reason, "no goroutine dump") {
+		t.Errorf("no-pod item %s %q, want Inconclusive saying there is no dump", it.Verdict, it.Reason)
+	}
+}
+
+func TestCollectorNoTimeForSecondDump(t *testing.T) {
+	a := &apiServer{proxy: map[string]http.HandlerFunc{
+		"n/debug/pprof/goroutine": body(capture(t, "captured-node-3-stalled-taskpid-goroutine.txt")),
+	}}
+	start := time.Now()
+	clk := &fakeClock{t: start}
+	c := &Collector{Client: client(t, a), Now: clk.Now, Sleep: clk.Sleep}
+	// A deadline 3 s away leaves less than the 6 s pause plus a request.
+	ctx, cancel := context.WithDeadline(context.Background(), start.Add(3*time.Second))
+	defer cancel()
+	ev := c.Node(ctx, node("n"))
+	if ev.Stalled || ev.Dumps != 1 || ev.Goroutines == nil || !ev.Goroutines.NeedsResample {
+		t.Fatalf("evidence %+v, want one undecided dump", ev)
+	}
+	if f := Findings(ev); len(f) == 0 || f[0].Code != report.CodeCAdvisorCallInFlight {
+		t.Errorf("findings %v, want %s first", f, report.CodeCAdvisorCallInFlight)
+	}
+	if it := ItemWithoutPod("n", ev); it.Verdict != report.Inconclusive {
+		t.Errorf("no-pod verdict %s, want Inconclusive", it.Verdict)
+	}
+}

@@ -1,0 +1,112 @@
+package stall
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+)
+
+// maxIDs is how many container ids a finding names.
+const maxIDs = 5
+
+// Findings turns a node's kubelet evidence into coded findings: the stall
+// itself, its corroboration in the metrics, what could not be read and
+// why, and the version advisories of warning severity or worse (the Info
+// ones, true of every researched kubelet, stay in the JSON evidence).
+func Findings(ev *report.KubeletEvidence) []report.Finding {
+	if ev == nil {
+		return nil
+	}
+	var out []report.Finding
+	switch g := ev.Goroutines; {
+	case ev.Stalled:
+		out = append(out, report.Finding{Code: report.CodeCAdvisorStalled, Message: ev.Reason})
+	case g != nil && g.NeedsResample:
+		out = append(out, report.Finding{Code: report.CodeCAdvisorCallInFlight, Message: ev.Reason})
+	}
+	if m := ev.Metrics; m != nil {
+		if m.HasScrapeError && m.ScrapeError != 0 {
+			out = append(out, report.Finding{Code: report.CodeCAdvisorScrapeError, Message: "/metrics/cadvisor reports container_scrape_error 1"})
+		}
+		if c := m.Coverage; c != nil && len(c.Missing) > 0 {
+			out = append(out, report.Finding{Code: report.CodeCAdvisorMissingContainers,
+				Message: fmt.Sprintf("%d of %d running containers have no series in /metrics/cadvisor: %s",
+					len(c.Missing), c.Running, shortIDs(c.Missing))})
+		}
+	}
+	for _, u := range ev.Unavailable {
+		out = append(out, report.Finding{Code: nodeexec.Code(u.Code), Message: u.Reason})
+	}
+	for _, a := range ev.Advisories {
+		if a.Severity == advisory.Warning || a.Severity == advisory.Critical {
+			out = append(out, report.Finding{Code: nodeexec.Code(a.Code), Message: a.Message})
+		}
+	}
+	return out
+}
+
+func shortIDs(ids []string) string {
+	var s []string
+	for i, id := range ids {
+		if i == maxIDs {
+			s = append(s, fmt.Sprintf("and %d more", len(ids)-maxIDs))
+			break
+		}
+		s = append(s, id[:min(len(id), 13)])
+	}
+	return strings.Join(s, ", ")
+}
+
+// Apply adds a node's kubelet evidence to its report item. A stalled
+// cAdvisor makes the node Stalled over Healthy, Slow, AtRisk and every
+// pod-less verdict (a node whose runtime no pod can start on is exactly
+// where the kubelet's evidence matters); a probe that itself found
+// containerd Unresponsive or Unreachable keeps its verdict, with the stall
+// as a finding; Skipped nodes stay Skipped. The probe's reason stays in
+// the new reason.
+func Apply(it *report.Item, ev *report.KubeletEvidence) {
+	if ev == nil {
+		return
+	}
+	it.Kubelet = ev
+	it.Findings = append(it.Findings, Findings(ev)...)
+	if !ev.Stalled || it.Verdict == report.Skipped {
+		return
+	}
+	if it.Result != nil && (it.Verdict == report.Unresponsive || it.Verdict == report.Unreachable) {
+		return
+	}
+	prev := fmt.Sprintf("%s: %s", it.Verdict, it.Reason)
+	if it.Result != nil {
+		prev = "probe " + prev
+	}
+	it.Verdict = report.Stalled
+	it.Reason = fmt.Sprintf("kubelet's cAdvisor stalled: %s (was %s)", ev.Reason, prev)
+}
+
+// ItemWithoutPod is the report item of a pod-free pass (check --no-pod):
+// Stalled when the dumps prove it, Healthy when a dump was read and shows
+// no stuck call, Inconclusive otherwise (no dump, or a call in flight that
+// could not be decided). Healthy here says only that cAdvisor is not
+// stalled now; whether containerd would stall it is the probe's question.
+func ItemWithoutPod(node string, ev *report.KubeletEvidence) report.Item {
+	it := report.Item{Node: node}
+	switch {
+	case ev == nil:
+		it.Verdict, it.Reason = report.Inconclusive, "the run ended before the kubelet's evidence was read"
+		it.Findings = append(it.Findings, report.Finding{Code: nodeexec.CodeRunTimeout, Message: it.Reason})
+		return it
+	case ev.Stalled:
+		it.Verdict, it.Reason = report.Stalled, "kubelet's cAdvisor stalled: "+ev.Reason
+	case ev.Goroutines != nil && !ev.Goroutines.NeedsResample:
+		it.Verdict, it.Reason = report.Healthy, "kubelet: "+ev.Reason+" (no probe: --no-pod)"
+	default:
+		it.Verdict, it.Reason = report.Inconclusive, "kubelet: "+ev.Reason
+	}
+	it.Kubelet = ev
+	it.Findings = append(it.Findings, Findings(ev)...)
+	return it
+}

@@ -1,0 +1,91 @@
+package stall
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+)
+
+func TestApply(t *testing.T) {
+	stalled := &report.KubeletEvidence{Stalled: true, Reason: "1 goroutine(s) blocked in containerd calls, longest >= 6s in cAdvisor TaskPid"}
+	calm := &report.KubeletEvidence{Reason: "no goroutine blocked in a containerd call", Goroutines: &kubeletevidence.Assessment{}}
+	probe := func(v report.Verdict) report.Item {
+		return report.Item{Node: "n", Verdict: v, Reason: "probe says", Result: &checks.Result{Verdict: checks.Verdict(v)}}
+	}
+	podless := func(v report.Verdict) report.Item { return report.Item{Node: "n", Verdict: v, Reason: "pod timed out"} }
+	tests := []struct {
+		name        string
+		item        report.Item
+		ev          *report.KubeletEvidence
+		wantVerdict report.Verdict
+		wantReason  string
+	}{
+		{"healthy probe, stalled kubelet", probe(report.Healthy), stalled, report.Stalled, "kubelet's cAdvisor stalled: 1 goroutine(s) blocked in containerd calls, longest >= 6s in cAdvisor TaskPid (was probe Healthy: probe says)"},
+		{"at risk probe, stalled kubelet", probe(report.AtRisk), stalled, report.Stalled, ""},
+		{"pod-less inconclusive", podless(report.Inconclusive), stalled, report.Stalled, "kubelet's cAdvisor stalled: 1 goroutine(s) blocked in containerd calls, longest >= 6s in cAdvisor TaskPid (was Inconclusive: pod timed out)"},
+		{"pod-less unresponsive (sandbox timeout)", podless(report.Unresponsive), stalled, report.Stalled, ""},
+		{"probe unresponsive keeps its verdict", probe(report.Unresponsive), stalled, report.Unresponsive, "probe says"},
+		{"skipped stays skipped", report.Item{Node: "n", Verdict: report.Skipped, Reason: "windows"}, stalled, report.Skipped, "windows"},
+		{"not stalled changes nothing", probe(report.Healthy), calm, report.Healthy, "probe says"},
+		{"no evidence changes nothing", probe(report.AtRisk), nil, report.AtRisk, "probe says"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			it := tt.item
+			Apply(&it, tt.ev)
+			if it.Verdict != tt.wantVerdict {
+				t.Errorf("verdict %s, want %s", it.Verdict, tt.wantVerdict)
+			}
+			if tt.wantReason != "" && it.Reason != tt.wantReason {
+				t.Errorf("reason (-want +got):\n%s", cmp.Diff(tt.wantReason, it.Reason))
+			}
+			if it.Kubelet != tt.ev {
+				t.Errorf("item carries evidence %p, want %p", it.Kubelet, tt.ev)
+			}
+			if tt.ev != nil && tt.ev.Stalled && (len(it.Findings) == 0 || it.Findings[0].Code != report.CodeCAdvisorStalled) {
+				t.Errorf("findings %v, want %s", it.Findings, report.CodeCAdvisorStalled)
+			}
+		})
+	}
+}
+
+func TestFindings(t *testing.T) {
+	ev := &report.KubeletEvidence{
+		Metrics: &report.MetricsEvidence{HasScrapeError: true, ScrapeError: 1,
+			Coverage: &kubeletevidence.Coverage{Running: 7, Missing: []string{"aaaaaaaaaaaaaaaa", "b", "c", "d", "e", "f"}}},
+		Unavailable: []kubeletevidence.Unavailable{{Path: "configz", Code: kubeletevidence.UnavailableDebugHandlersOff, Reason: "off"}},
+		Advisories: []advisory.Advisory{
+			{Code: advisory.CodeCAdvisorUnboundedCalls, Severity: advisory.Info, Message: "info"},
+			{Code: "CONTAINERD_TTRPC_PIPE_DEADLOCK", Severity: advisory.Warning, Message: "ttrpc"},
+		},
+	}
+	want := []report.Finding{
+		{Code: report.CodeCAdvisorScrapeError, Message: "/metrics/cadvisor reports container_scrape_error 1"},
+		{Code: report.CodeCAdvisorMissingContainers, Message: "6 of 7 running containers have no series in /metrics/cadvisor: aaaaaaaaaaaaa, b, c, d, e, and 1 more"},
+		{Code: kubeletevidence.UnavailableDebugHandlersOff, Message: "off"},
+		{Code: "CONTAINERD_TTRPC_PIPE_DEADLOCK", Message: "ttrpc"},
+	}
+	if diff := cmp.Diff(want, Findings(ev)); diff != "" {
+		t.Errorf("findings (-want +got):\n%s", diff)
+	}
+}
+
+func TestKubeletCodesHaveGlossaryEntries(t *testing.T) {
+	for _, c := range report.KubeletCodes() {
+		info, ok := report.Explain(c)
+		if !ok || info.Summary == "" || info.NextStep == "" {
+			t.Errorf("code %s has no glossary entry", c)
+		}
+	}
+	if it := ItemWithoutPod("n", nil); it.Verdict != report.Inconclusive || it.Findings[0].Code != nodeexec.CodeRunTimeout ||
+		!strings.Contains(it.Reason, "ended before") {
+		t.Errorf("item without evidence %+v", it)
+	}
+}
