@@ -22,6 +22,7 @@ import (
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/version"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/stall"
 )
 
 func init() { subcommands = append(subcommands, newCheckCmd) }
@@ -54,6 +55,9 @@ type CheckOptions struct {
 	Output            string
 	CallTimeout       time.Duration
 	Slow              time.Duration
+	// NoPod and KubeletEvidence: check_kubelet.go.
+	NoPod           bool
+	KubeletEvidence bool
 
 	// Set by Complete.
 	client    kubernetes.Interface
@@ -78,6 +82,7 @@ func NewCheckOptions(streams genericiooptions.IOStreams) *CheckOptions {
 		Concurrency:     nodeexec.DefaultConcurrency,
 		QPS:             defaultQPS,
 		Burst:           defaultBurst,
+		KubeletEvidence: true,
 		now:             time.Now,
 		IOStreams:       streams,
 	}
@@ -102,7 +107,13 @@ of the pod. The namespace is -n, else your kubeconfig context's, else
 "default"; a namespace of its own labeled
 pod-security.kubernetes.io/enforce=privileged is best (docs/rbac.yaml).
 
-Verdicts: Healthy, Slow, AtRisk, Unresponsive, Unreachable, Inconclusive,
+Beside the pods it reads each node's kubelet through the API server's node
+proxy (goroutine dump, /metrics/cadvisor, /stats/summary, /configz; needs
+get on nodes/proxy, docs/kubelet-evidence.md): a node whose kubelet shows
+cAdvisor blocked in a containerd call is Stalled, even when no pod can start
+there. --no-pod does only that: a read-only pass that creates no pod.
+
+Verdicts: Healthy, Slow, AtRisk, Stalled, Unresponsive, Unreachable, Inconclusive,
 Skipped (docs/runbook.md says what each means and what to do).
 Exit status: 0 every node Healthy or Skipped; 1 some node Slow, AtRisk,
 Unresponsive or Unreachable; 2 otherwise (Inconclusive nodes, or the run
@@ -156,6 +167,8 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&o.Output, "output", "o", o.Output, "output format: one of "+strings.Join(report.AllowedFormats(), "|")+" (default: a table)")
 	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "probe: deadline of every single containerd call (default: the probe's, 2s like cAdvisor)")
 	fs.DurationVar(&o.Slow, "slow", o.Slow, "probe: a call slower than this makes the verdict Slow (default: the probe's)")
+	fs.BoolVar(&o.NoPod, "no-pod", o.NoPod, "create no pod: verdicts from the kubelets' live evidence alone (read-only; needs get on nodes/proxy)")
+	fs.BoolVar(&o.KubeletEvidence, "kubelet-evidence", o.KubeletEvidence, "read the kubelets' goroutine dumps and cAdvisor metrics through the node proxy (Stalled verdicts)")
 }
 
 // Complete loads the kubeconfig, builds the client and resolves defaults.
@@ -211,7 +224,7 @@ func (o *CheckOptions) Validate() error {
 	}
 	if o.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("--timeout must be positive, got %s", o.Timeout))
-	} else if o.NodeTimeout > o.Timeout {
+	} else if !o.NoPod && o.NodeTimeout > o.Timeout {
 		errs = append(errs, fmt.Errorf("--node-timeout %s must not exceed --timeout %s", o.NodeTimeout, o.Timeout))
 	}
 	if o.QPS <= 0 {
@@ -223,6 +236,9 @@ func (o *CheckOptions) Validate() error {
 	if err := o.podOptions().Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if o.NoPod && !o.KubeletEvidence {
+		errs = append(errs, errors.New("--no-pod needs --kubelet-evidence: it has nothing else to report"))
+	}
 	return errors.Join(errs...)
 }
 
@@ -233,6 +249,9 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	plan, err := nodeexec.NewPlan(ctx, o.client, o.Nodes, o.Selector)
 	if err != nil {
 		return err
+	}
+	if o.NoPod {
+		return o.runNoPod(ctx, plan)
 	}
 	po := o.podOptions()
 	if len(plan.Targets) > 0 {
@@ -252,19 +271,40 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		}
 	}
 	prog := newProgressPrinter(o.ErrOut, len(plan.Targets))
+	var kubelet *kubeletRun
+	if o.KubeletEvidence {
+		kubelet = o.startKubeletEvidence(ctx, plan.Targets)
+	}
+	var rows sync.WaitGroup
+	var rowsMu sync.Mutex
 	runner := &nodeexec.Runner{
 		Client: o.client, Options: po,
 		OnProgress: prog.update,
 		OnResult: func(nr nodeexec.NodeResult) {
-			if stream != nil {
-				_ = stream.PrintItem(report.ItemFor(nr))
+			if stream == nil {
+				return
 			}
+			// The row waits for the node's kubelet evidence, off the
+			// runner's goroutine.
+			rows.Go(func() {
+				it := report.ItemFor(nr)
+				if kubelet != nil {
+					stall.Apply(&it, kubelet.wait(ctx, nr.Node))
+				}
+				rowsMu.Lock()
+				defer rowsMu.Unlock()
+				_ = stream.PrintItem(it)
+			})
 		},
 	}
 	stopProgress := prog.start(progressEvery)
 	results, runErr := runner.Run(ctx, plan.Targets)
 	stopProgress()
 	rep := report.Build(o.now(), o.runID, append(plan.Skipped, results...))
+	if kubelet != nil {
+		kubelet.apply(ctx, rep)
+	}
+	rows.Wait()
 	if stream != nil {
 		err = stream.Close(rep)
 	} else {

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeproxy"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/stall"
+)
+
+// kubeletRun collects the kubelets' live evidence (pkg/stall) of a run's
+// nodes beside the pods, node by node, so that a node's row can be
+// printed as soon as both its pod and its kubelet evidence are in.
+type kubeletRun struct {
+	mu     sync.Mutex
+	byNode map[string]*report.KubeletEvidence
+	done   map[string]chan struct{}
+	all    chan struct{}
+}
+
+func (o *CheckOptions) collector() *stall.Collector {
+	return &stall.Collector{Client: o.client, Options: stall.Options{
+		Concurrency: nodeproxy.DefaultConcurrency, IgnoreManagedBy: nodeexec.ManagedByValue}}
+}
+
+// startKubeletEvidence reads every node's kubelet evidence in the
+// background, bounded by ctx (the run's --timeout).
+func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.Node) *kubeletRun {
+	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{}, done: map[string]chan struct{}{}, all: make(chan struct{})}
+	byName := map[string]corev1.Node{}
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
+		byName[n.Name], k.done[n.Name] = n, make(chan struct{})
+		names = append(names, n.Name)
+	}
+	c := o.collector()
+	go func() {
+		defer close(k.all)
+		nodeproxy.ForEachNode(ctx, names, c.Options.Concurrency, func(ctx context.Context, name string) {
+			ev := c.Node(ctx, byName[name])
+			k.mu.Lock()
+			k.byNode[name] = ev
+			k.mu.Unlock()
+			close(k.done[name])
+		})
+	}()
+	return k
+}
+
+// wait returns a node's evidence once read, or nil when the collection
+// ended (or ctx did) without it.
+func (k *kubeletRun) wait(ctx context.Context, node string) *report.KubeletEvidence {
+	select {
+	case <-k.done[node]:
+	case <-k.all:
+	case <-ctx.Done():
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.byNode[node]
+}
+
+// apply adds the evidence to every item of the report and recounts.
+func (k *kubeletRun) apply(ctx context.Context, rep *report.Report) {
+	for i := range rep.Items {
+		if _, ok := k.done[rep.Items[i].Node]; ok {
+			stall.Apply(&rep.Items[i], k.wait(ctx, rep.Items[i].Node))
+		}
+	}
+	rep.Summary = report.Summarize(rep.Items)
+}
+
+// runNoPod is `check --no-pod`: a read-only pass that creates nothing and
+// needs no pod permissions, only get on nodes/proxy (and list on nodes and
+// pods): one verdict per node from its kubelet's evidence alone.
+func (o *CheckOptions) runNoPod(ctx context.Context, plan *nodeexec.Plan) error {
+	evs := o.collector().Collect(ctx, plan.Targets)
+	rep := report.Build(o.now(), "", plan.Skipped)
+	for _, n := range plan.Targets {
+		rep.Items = append(rep.Items, stall.ItemWithoutPod(n.Name, evs[n.Name]))
+	}
+	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Node < rep.Items[j].Node })
+	rep.Summary = report.Summarize(rep.Items)
+	err := o.printer.PrintReport(o.Out, rep)
+	code := rep.ExitCode()
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {
+		fmt.Fprintln(o.ErrOut, "interrupted: the report covers the nodes finished so far")
+	}
+	if err != nil {
+		return &exitError{code: report.ExitInconclusive, err: err}
+	}
+	if code != report.ExitOK {
+		return &exitError{code: code}
+	}
+	return nil
+}
