@@ -55,8 +55,7 @@ unreachable at the end. Pods stuck Terminating on a node whose runtime is
 frozen are force-deleted (grace period 0) after --wait.`,
 		Example: `  kubectl cadvisor-doctor cleanup
   kubectl cadvisor-doctor cleanup -n cadvisor-doctor --run-id 4x7kq2mz`,
-		Args:        cobra.NoArgs,
-		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl cadvisor-doctor cleanup"},
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Complete(cmd.Flags().Changed("namespace")); err != nil {
 				return err

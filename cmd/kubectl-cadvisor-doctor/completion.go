@@ -55,7 +55,6 @@ release archive on your PATH instead (docs/install.md).`,
 
   # PowerShell
   kubectl-cadvisor_doctor completion powershell | Out-String | Invoke-Expression`,
-		Annotations:           map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl cadvisor-doctor completion"},
 		ValidArgs:             completionShells,
 		DisableFlagsInUseLine: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
