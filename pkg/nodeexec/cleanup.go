@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,36 +56,47 @@ func Cleanup(ctx context.Context, client kubernetes.Interface, o CleanupOptions)
 	if len(pods) == 0 {
 		return res, nil
 	}
-	var errs []error
+	var (
+		mu     sync.Mutex
+		errs   []error
+		forced []corev1.Pod
+	)
+	addErr := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		errs = append(errs, err)
+	}
 	namespaces := map[string]bool{}
 	for _, p := range pods {
 		if o.ForceNow[p.Name] && p.Namespace == o.Namespace {
-			if err := forceDelete(ctx, client, p); err != nil {
-				errs = append(errs, err)
-			}
-			res.Forced++
+			forced = append(forced, p)
 			continue
 		}
 		namespaces[p.Namespace] = true
 	}
+	res.Forced = len(forced)
+	// The graceful deletecollection and the force deletes run at the same
+	// time: measured at 1,000 nodes with 127 stuck pods, one after the
+	// other they made cleanup take 7.5 s of a 50 s run (hack/scale-bench).
+	var wg sync.WaitGroup
 	for ns := range namespaces {
-		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-		err := client.CoreV1().Pods(ns).DeleteCollection(rctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: o.Selector})
-		cancel()
-		if err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("delete pods %q in namespace %s: %w", o.Selector, ns, err))
-		}
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+			defer cancel()
+			err := client.CoreV1().Pods(ns).DeleteCollection(rctx, metav1.DeleteOptions{}, metav1.ListOptions{LabelSelector: o.Selector})
+			if err != nil && !apierrors.IsNotFound(err) {
+				addErr(fmt.Errorf("delete pods %q in namespace %s: %w", o.Selector, ns, err))
+			}
+		})
 	}
+	forceDeleteAll(ctx, client, forced, addErr)
+	wg.Wait()
 	left, err := waitGone(ctx, client, o.Namespace, o.Selector, o.Wait)
 	if err != nil {
-		errs = append(errs, err)
+		addErr(err)
 	}
-	for _, p := range left {
-		if err := forceDelete(ctx, client, p); err != nil {
-			errs = append(errs, err)
-		}
-		res.Forced++
-	}
+	forceDeleteAll(ctx, client, left, addErr)
+	res.Forced += len(left)
 	if len(left) > 0 {
 		final, _, err := listPods(ctx, client, o.Namespace, o.Selector)
 		if err != nil {
@@ -93,6 +106,26 @@ func Cleanup(ctx context.Context, client kubernetes.Interface, o CleanupOptions)
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// forceDeletes bounds force deletes in flight: one request per pod, and
+// stuck pods are many on a cluster-wide incident (the client's QPS limit
+// still applies).
+const forceDeletes = 16
+
+// forceDeleteAll force-deletes pods, forceDeletes at a time.
+func forceDeleteAll(ctx context.Context, client kubernetes.Interface, pods []corev1.Pod, addErr func(error)) {
+	var g errgroup.Group
+	g.SetLimit(forceDeletes)
+	for _, p := range pods {
+		g.Go(func() error {
+			if err := forceDelete(ctx, client, p); err != nil {
+				addErr(err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
 }
 
 func forceDelete(ctx context.Context, client kubernetes.Interface, p corev1.Pod) error {

@@ -30,6 +30,8 @@ const (
 	evidenceBatch = 250 * time.Millisecond
 	// logFetches bounds fallback log reads in flight.
 	logFetches = 4
+	// finishedDeletes bounds deletes of finished pods in flight.
+	finishedDeletes = 4
 )
 
 // Progress is the state of a run, reported as nodes finish.
@@ -99,7 +101,7 @@ func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []Node
 		byPod[s.pod.Name] = s
 		order = append(order, s)
 	}
-	run := &runState{Runner: r, clk: clk, byPod: byPod, order: order}
+	run := &runState{Runner: r, clk: clk, byPod: byPod, order: order, finished: make(chan string, len(order))}
 
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cmpOr(r.CleanupTimeout, DefaultCleanupTimeout))
@@ -142,6 +144,10 @@ func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []Node
 	// Every create must have returned before cleanup lists the run's pods:
 	// a create still in flight could otherwise leave a pod behind.
 	defer func() { <-launched }()
+	dctx, stopDeletes := context.WithCancel(ctx)
+	deletesDone := make(chan struct{})
+	go func() { defer close(deletesDone); run.deleteFinished(dctx, launched) }()
+	defer func() { stopDeletes(); <-deletesDone }()
 
 	run.loop(ctx, events, created)
 	return run.results, nil
@@ -155,6 +161,45 @@ type runState struct {
 	results  []NodeResult
 	logs     chan logResult
 	inFlight int
+	// finished receives the pods that ended with their node's result, for
+	// deleteFinished.
+	finished chan string
+}
+
+// deleteFinished deletes pods that have ended, while the run waits for
+// the others. Cleanup would delete them anyway, with one deletecollection,
+// but the API server works through a deletecollection one pod at a time
+// (--delete-collection-workers is 1 by default): measured at 1,000 nodes
+// (hack/scale-bench, docs/performance.md) it took 5.4 s for 810 pods, all
+// of it after the last node's budget, on the wall time. Deleted here they
+// cost one request each (about 2 per node in all, within the budget of 3)
+// during the wait for late nodes, when the client's QPS is idle. It starts
+// only after every create was sent, so it never slows the creations down,
+// and only pods that ended (the API server removes those at once) go here:
+// cleanup still deletes whatever is left, on every exit path.
+func (s *runState) deleteFinished(ctx context.Context, launched <-chan struct{}) {
+	select {
+	case <-launched:
+	case <-ctx.Done():
+		return
+	}
+	var g errgroup.Group
+	g.SetLimit(finishedDeletes)
+	defer func() { _ = g.Wait() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case name := <-s.finished:
+			g.Go(func() error {
+				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+				defer cancel()
+				// Errors are left to cleanup, which lists what remains.
+				_ = s.Client.CoreV1().Pods(s.Options.Namespace).Delete(rctx, name, metav1.DeleteOptions{})
+				return nil
+			})
+		}
+	}
 }
 
 func (s *runState) loop(ctx context.Context, events <-chan podEvent, created <-chan createResult) {
@@ -320,6 +365,9 @@ func (s *runState) finish(st *nodeState, nr NodeResult) {
 		nr.DurationMs = s.clk.Since(st.created).Milliseconds()
 	}
 	s.results = append(s.results, nr)
+	if p := st.pod.Status.Phase; p == corev1.PodSucceeded || p == corev1.PodFailed {
+		s.finished <- st.pod.Name // buffered for every pod: never blocks
+	}
 	if s.OnResult != nil {
 		s.OnResult(nr)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 )
 
 // PluginUser is the user the plugin authenticates as (its own client
@@ -34,7 +35,14 @@ type Requests struct {
 	Watches int
 	// ByCall counts "verb resource" pairs, e.g. "create pods".
 	ByCall map[string]int
+	// First and Last are when the API server received the first and the
+	// last request of each "verb resource" pair, and of "" (any request).
+	First, Last map[string]time.Time
 }
+
+// Span is how long the API server saw requests of call (a ByCall key, or
+// "" for all) arrive: e.g. the creation phase is Span("create pods").
+func (r Requests) Span(call string) time.Duration { return r.Last[call].Sub(r.First[call]) }
 
 type auditEvent struct {
 	AuditID string `json:"auditID"`
@@ -46,7 +54,8 @@ type auditEvent struct {
 		Resource    string `json:"resource"`
 		Subresource string `json:"subresource"`
 	} `json:"objectRef"`
-	RequestURI string `json:"requestURI"`
+	RequestURI string    `json:"requestURI"`
+	Received   time.Time `json:"requestReceivedTimestamp"`
 }
 
 // countRequests reads an audit log and counts the distinct requests
@@ -57,7 +66,7 @@ func countRequests(path, user string) (Requests, error) {
 		return Requests{}, fmt.Errorf("open audit log: %w", err)
 	}
 	defer f.Close()
-	r := Requests{ByCall: map[string]int{}}
+	r := Requests{ByCall: map[string]int{}, First: map[string]time.Time{}, Last: map[string]time.Time{}}
 	seen := map[string]bool{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
@@ -81,7 +90,16 @@ func countRequests(path, user string) (Requests, error) {
 				what += "/" + e.ObjectRef.Subresource
 			}
 		}
-		r.ByCall[e.Verb+" "+what]++
+		call := e.Verb + " " + what
+		r.ByCall[call]++
+		for _, k := range []string{call, ""} {
+			if f, ok := r.First[k]; !ok || e.Received.Before(f) {
+				r.First[k] = e.Received
+			}
+			if e.Received.After(r.Last[k]) {
+				r.Last[k] = e.Received
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return Requests{}, fmt.Errorf("read audit log: %w", err)

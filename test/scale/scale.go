@@ -64,8 +64,9 @@ type Result struct {
 	// cleanup).
 	Wall     time.Duration
 	Requests Requests
-	// RSSMiB is the plugin's peak resident set (wait4's ru_maxrss).
-	RSSMiB float64
+	// RSSMiB is the plugin's peak resident set (wait4's ru_maxrss);
+	// CPUSeconds its user plus system time.
+	RSSMiB, CPUSeconds float64
 	// Correct counts nodes reported exactly once with the verdict the
 	// simulation made them; Wrong describes the others.
 	Correct int
@@ -260,6 +261,7 @@ func runPlugin(ctx context.Context, cfg Config, kubeconfig string, res *Result, 
 	res.Completion = append(res.Completion, Point{Sec: res.Wall.Seconds(), Done: res.Targets})
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.RSSMiB = float64(ru.Maxrss) / 1024 // KiB on Linux
+		res.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
 	res.ExitCode = cmd.ProcessState.ExitCode()
 	var ee *exec.ExitError

@@ -27,7 +27,11 @@ func TestScale200(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	res, err := Run(ctx, Config{Nodes: 200, Seed: 1, Plugin: plugin, NodeTimeout: 10 * time.Second, Timeout: 2 * time.Minute, Log: &log})
+	res, err := Run(ctx, Config{Nodes: 200, Seed: 1, Plugin: plugin, NodeTimeout: 10 * time.Second, Timeout: 2 * time.Minute, Log: &log,
+		// The pod path: the simulated nodes have no kubelet behind the
+		// node proxy, and the kubelet evidence costs about 5 requests per
+		// node of its own (docs/performance.md, "Scale").
+		CheckArgs: []string{"--kubelet-evidence=false"}})
 	if err != nil {
 		t.Fatalf("harness: %v\n%s", err, log.String())
 	}

@@ -55,9 +55,12 @@ func run(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("load before=%s after=%s\n", res.LoadBefore, res.LoadAfter)
-	fmt.Printf("targets=%d exit=%d pods_left=%d no_deadline=%d kubelet_errors=%d\n",
-		res.Targets, res.ExitCode, res.PodsLeft, res.NoDeadline, res.KubeletErrors)
+	fmt.Printf("targets=%d exit=%d pods_left=%d no_deadline=%d kubelet_errors=%d plugin_cpu=%.2fs\n",
+		res.Targets, res.ExitCode, res.PodsLeft, res.NoDeadline, res.KubeletErrors, res.CPUSeconds)
 	fmt.Printf("requests total=%d watches=%d: %s\n", res.Requests.Total, res.Requests.Watches, res.Requests)
+	rq := res.Requests
+	fmt.Printf("phases (API server clock): creates %.2fs (%d pods), last request %.2fs after the first\n",
+		rq.Span("create pods").Seconds(), rq.ByCall["create pods"], rq.Span("").Seconds())
 	for i, w := range res.Wrong {
 		if i == 10 {
 			fmt.Printf("wrong: and %d more\n", len(res.Wrong)-10)
