@@ -33,8 +33,9 @@ func main() {
 
 func run(ctx context.Context) error {
 	var (
-		cfg      scale.Config
-		svg, raw string
+		cfg               scale.Config
+		svg, pngPath, raw string
+		replot            string
 	)
 	flag.IntVar(&cfg.Nodes, "nodes", 1000, "Node objects to register")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "scenario seed (which node is which kind)")
@@ -43,8 +44,21 @@ func run(ctx context.Context) error {
 	flag.DurationVar(&cfg.Timeout, "timeout", 3*time.Minute, "check --timeout")
 	flag.BoolVar(&cfg.KeepDir, "keep", false, "keep the daemons' directory (logs, audit log)")
 	flag.StringVar(&svg, "svg", "", "write the completion plot (SVG) here")
+	flag.StringVar(&pngPath, "png", "", "write the completion plot (PNG) here")
 	flag.StringVar(&raw, "raw", "", "write the raw figures (JSON) here")
+	flag.StringVar(&replot, "replot", "", "draw --svg/--png from the raw figures of an earlier run (a --raw file) and exit")
 	flag.Parse()
+	if replot != "" {
+		b, err := os.ReadFile(replot)
+		if err != nil {
+			return err
+		}
+		var res scale.Result
+		if err := json.Unmarshal(b, &res); err != nil {
+			return fmt.Errorf("%s: %w", replot, err)
+		}
+		return plots(&res, svg, pngPath)
+	}
 	cfg.CheckArgs = flag.Args()
 	if cfg.Plugin == "" {
 		return fmt.Errorf("--plugin is required")
@@ -68,19 +82,8 @@ func run(ctx context.Context) error {
 		}
 		fmt.Println("wrong:", w)
 	}
-	if svg != "" {
-		f, err := os.Create(svg)
-		if err != nil {
-			return err
-		}
-		title := fmt.Sprintf("check of %d nodes (%d targeted): nodes done over time", res.Nodes, res.Targets)
-		if err := scale.WriteSVG(f, title, res.Completion, res.Targets, 60); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
+	if err := plots(res, svg, pngPath); err != nil {
+		return err
 	}
 	if raw != "" {
 		b, err := json.MarshalIndent(struct {
@@ -98,6 +101,38 @@ func run(ctx context.Context) error {
 	fmt.Println(res.Line())
 	if len(res.Wrong) > 0 || res.PodsLeft > 0 || res.NoDeadline > 0 {
 		os.Exit(1)
+	}
+	return nil
+}
+
+// plots writes the completion plot as SVG and/or PNG.
+func plots(res *scale.Result, svg, pngPath string) error {
+	if svg != "" {
+		f, err := os.Create(svg)
+		if err != nil {
+			return err
+		}
+		title := fmt.Sprintf("check of %d nodes (%d targeted): nodes done over time", res.Nodes, res.Targets)
+		if err := scale.WriteSVG(f, title, res.Completion, res.Targets, 60); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
+	}
+	if pngPath != "" {
+		f, err := os.Create(pngPath)
+		if err != nil {
+			return err
+		}
+		if err := scale.WritePNG(f, res.Completion, res.Targets, 60); err != nil {
+			f.Close()
+			return err
+		}
+		if err := f.Close(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
