@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeproxy"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
@@ -23,6 +25,7 @@ type kubeletRun struct {
 	byNode map[string]*report.KubeletEvidence
 	done   map[string]chan struct{}
 	all    chan struct{}
+	errOut io.Writer
 }
 
 func (o *CheckOptions) collector() *stall.Collector {
@@ -33,7 +36,7 @@ func (o *CheckOptions) collector() *stall.Collector {
 // startKubeletEvidence reads every node's kubelet evidence in the
 // background, bounded by ctx (the run's --timeout).
 func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.Node) *kubeletRun {
-	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{}, done: map[string]chan struct{}{}, all: make(chan struct{})}
+	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{}, done: map[string]chan struct{}{}, all: make(chan struct{}), errOut: o.ErrOut}
 	byName := map[string]corev1.Node{}
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
@@ -75,6 +78,27 @@ func (k *kubeletRun) apply(ctx context.Context, rep *report.Report) {
 		}
 	}
 	rep.Summary = report.Summarize(rep.Items)
+	warnForbidden(k.errOut, rep.Items)
+}
+
+// warnForbidden says once per run, on stderr, that the kubelet evidence
+// was forbidden (each node's finding says it too).
+func warnForbidden(w io.Writer, items []report.Item) {
+	n := 0
+	for _, it := range items {
+		if it.Kubelet == nil {
+			continue
+		}
+		for _, u := range it.Kubelet.Unavailable {
+			if u.Code == kubeletevidence.UnavailableForbidden {
+				n++
+				break
+			}
+		}
+	}
+	if n > 0 {
+		fmt.Fprintf(w, "warning: kubelet evidence skipped on %d node(s): get on nodes/proxy is forbidden (optional role in docs/rbac.yaml, its risk in docs/kubelet-evidence.md)\n", n)
+	}
 }
 
 // runNoPod is `check --no-pod`: a read-only pass that creates nothing and
@@ -88,6 +112,7 @@ func (o *CheckOptions) runNoPod(ctx context.Context, plan *nodeexec.Plan) error 
 	}
 	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Node < rep.Items[j].Node })
 	rep.Summary = report.Summarize(rep.Items)
+	warnForbidden(o.ErrOut, rep.Items)
 	err := o.printer.PrintReport(o.Out, rep)
 	code := rep.ExitCode()
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.Canceled) {

@@ -95,14 +95,16 @@ func TestIntegrationCheckNoPod(t *testing.T) {
 				t.Errorf("exit %d, summary %q; want 2 and two Inconclusive nodes\nstderr:\n%s", code, rep.Summary.Text, stderr)
 			}
 			for _, it := range rep.Items {
-				if it.Kubelet == nil || len(it.Kubelet.Unavailable) != 4 || len(it.Findings) < 4 {
-					t.Errorf("%s: kubelet evidence %+v, findings %v; want four unreadable paths", it.Node, it.Kubelet, it.Findings)
+				if it.Kubelet == nil || len(it.Kubelet.Unavailable) != 4 || len(it.Findings) != 1 {
+					t.Errorf("%s: kubelet evidence %+v, findings %v; want four unreadable paths in one finding", it.Node, it.Kubelet, it.Findings)
 					continue
 				}
-				for _, f := range it.Findings[:4] {
-					if !tt.wantCode[string(f.Code)] {
-						t.Errorf("%s: finding %s (%s), want one of %v", it.Node, f.Code, f.Message, tt.wantCode)
-					}
+				if f := it.Findings[0]; !tt.wantCode[string(f.Code)] || !strings.Contains(f.Message, "the same for metrics/cadvisor, stats/summary, configz") {
+					t.Errorf("%s: finding %s (%s), want one of %v for all four paths", it.Node, f.Code, f.Message, tt.wantCode)
+				}
+				if forbidden := tt.wantCode[kubeletevidence.UnavailableForbidden]; forbidden !=
+					strings.Contains(stderr, "warning: kubelet evidence skipped on 2 node(s): get on nodes/proxy is forbidden") {
+					t.Errorf("stderr %q: the forbidden warning must appear exactly when forbidden", stderr)
 				}
 				if !strings.HasPrefix(it.Reason, "kubelet: no goroutine dump") {
 					t.Errorf("%s: reason %q", it.Node, it.Reason)

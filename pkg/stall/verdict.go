@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
 )
@@ -37,9 +38,7 @@ func Findings(ev *report.KubeletEvidence) []report.Finding {
 					len(c.Missing), c.Running, shortIDs(c.Missing))})
 		}
 	}
-	for _, u := range ev.Unavailable {
-		out = append(out, report.Finding{Code: nodeexec.Code(u.Code), Message: u.Reason})
-	}
+	out = append(out, unavailableFindings(ev.Unavailable)...)
 	for _, a := range ev.Advisories {
 		if a.Severity == advisory.Warning || a.Severity == advisory.Critical {
 			out = append(out, report.Finding{Code: nodeexec.Code(a.Code), Message: a.Message})
@@ -109,4 +108,29 @@ func ItemWithoutPod(node string, ev *report.KubeletEvidence) report.Item {
 	it.Kubelet = ev
 	it.Findings = append(it.Findings, Findings(ev)...)
 	return it
+}
+
+// unavailableFindings gives one finding per code, in order of first
+// appearance: a forbidden nodes/proxy or a kubelet that is down says the
+// same for all four paths.
+func unavailableFindings(us []kubeletevidence.Unavailable) []report.Finding {
+	var out []report.Finding
+	idx := map[string]int{}
+	var others [][]string
+	for _, u := range us {
+		i, ok := idx[u.Code]
+		if !ok {
+			idx[u.Code] = len(out)
+			out = append(out, report.Finding{Code: nodeexec.Code(u.Code), Message: u.Reason})
+			others = append(others, nil)
+			continue
+		}
+		others[i] = append(others[i], u.Path)
+	}
+	for i := range out {
+		if len(others[i]) > 0 {
+			out[i].Message += "; the same for " + strings.Join(others[i], ", ")
+		}
+	}
+	return out
 }

@@ -60,7 +60,11 @@ func TestFindings(t *testing.T) {
 	ev := &report.KubeletEvidence{
 		Metrics: &report.MetricsEvidence{HasScrapeError: true, ScrapeError: 1,
 			Coverage: &kubeletevidence.Coverage{Running: 7, Missing: []string{"aaaaaaaaaaaaaaaa", "b", "c", "d", "e", "f"}}},
-		Unavailable: []kubeletevidence.Unavailable{{Path: "configz", Code: kubeletevidence.UnavailableDebugHandlersOff, Reason: "off"}},
+		Unavailable: []kubeletevidence.Unavailable{
+			{Path: "debug/pprof/goroutine", Code: kubeletevidence.UnavailableDebugHandlersOff, Reason: "off"},
+			{Path: "stats/summary", Code: kubeletevidence.UnavailableTimeout, Reason: "slow"},
+			{Path: "configz", Code: kubeletevidence.UnavailableDebugHandlersOff, Reason: "off too"},
+		},
 		Advisories: []advisory.Advisory{
 			{Code: advisory.CodeCAdvisorUnboundedCalls, Severity: advisory.Info, Message: "info"},
 			{Code: "CONTAINERD_TTRPC_PIPE_DEADLOCK", Severity: advisory.Warning, Message: "ttrpc"},
@@ -69,7 +73,8 @@ func TestFindings(t *testing.T) {
 	want := []report.Finding{
 		{Code: report.CodeCAdvisorScrapeError, Message: "/metrics/cadvisor reports container_scrape_error 1"},
 		{Code: report.CodeCAdvisorMissingContainers, Message: "6 of 7 running containers have no series in /metrics/cadvisor: aaaaaaaaaaaaa, b, c, d, e, and 1 more"},
-		{Code: kubeletevidence.UnavailableDebugHandlersOff, Message: "off"},
+		{Code: kubeletevidence.UnavailableDebugHandlersOff, Message: "off; the same for configz"},
+		{Code: kubeletevidence.UnavailableTimeout, Message: "slow"},
 		{Code: "CONTAINERD_TTRPC_PIPE_DEADLOCK", Message: "ttrpc"},
 	}
 	if diff := cmp.Diff(want, Findings(ev)); diff != "" {
