@@ -70,10 +70,12 @@ type CheckOptions struct {
 	KubeletEvidence bool
 
 	// Set by Complete.
-	client    kubernetes.Interface
-	namespace string
-	runID     string
-	printer   report.Printer
+	client kubernetes.Interface
+	// evidenceClient reads the kubelets (check_kubelet.go); nil: client.
+	evidenceClient kubernetes.Interface
+	namespace      string
+	runID          string
+	printer        report.Printer
 	// now stamps the report; tests fix it.
 	now func() time.Time
 
@@ -208,6 +210,11 @@ func (o *CheckOptions) Complete(args []string) error {
 	// not as log lines.
 	cfg.WarningHandler = rest.NewWarningWriter(o.ErrOut, rest.WarningWriterOptions{Deduplicate: true})
 	if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return fmt.Errorf("build client: %w", err)
+	}
+	// The kubelet evidence gets a client of its own, so its own --qps
+	// limiter: four node-proxy reads per node must not delay pod creation.
+	if o.evidenceClient, err = kubernetes.NewForConfig(cfg); err != nil {
 		return fmt.Errorf("build client: %w", err)
 	}
 	return nil

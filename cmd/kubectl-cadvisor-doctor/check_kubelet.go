@@ -29,7 +29,11 @@ type kubeletRun struct {
 }
 
 func (o *CheckOptions) collector() *stall.Collector {
-	return &stall.Collector{Client: o.client, Options: stall.Options{
+	client := o.evidenceClient
+	if client == nil {
+		client = o.client
+	}
+	return &stall.Collector{Client: client, Options: stall.Options{
 		Concurrency: nodeproxy.DefaultConcurrency, IgnoreManagedBy: nodeexec.ManagedByValue}}
 }
 

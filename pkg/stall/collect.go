@@ -10,6 +10,7 @@ package stall
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -135,17 +136,16 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 		reqs[i].Timeout = o.RequestTimeout
 	}
 	ev := &report.KubeletEvidence{Advisories: advisory.ForNode(n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.ContainerRuntimeVersion)}
-	var running []string
-	var podsErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		running, podsErr = c.runningContainers(ctx, n.Name, o)
-	}()
 	resps := f.FetchAll(ctx, n.Name, reqs)
-	wg.Wait()
 	c.goroutines(ctx, f, n.Name, reqs[0], resps[0], o, ev)
+	// The node's pods are listed only where the metrics' corroboration
+	// matters: the dump shows containerd calls, or there is no dump to
+	// decide from. A healthy node costs the four kubelet requests alone.
+	var running []string
+	podsErr := errors.New("not needed")
+	if ev.Goroutines == nil || ev.Goroutines.Blocked > 0 {
+		running, podsErr = c.runningContainers(ctx, n.Name, o)
+	}
 	metrics(resps[1], running, podsErr, ev)
 	if r := resps[2]; r.Err != nil {
 		ev.Unavailable = append(ev.Unavailable, *r.Err)
