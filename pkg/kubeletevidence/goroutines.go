@@ -84,7 +84,7 @@ type ParseOptions struct {
 	// marked Truncated when the limit is hit.
 	MaxBytes int64
 	// MaxFrames keeps at most this many frames per goroutine (0: 256);
-	// deeper frames are counted but not kept.
+	// deeper frames are dropped (a client frame below them is not seen).
 	MaxFrames int
 }
 
