@@ -77,6 +77,8 @@ type Result struct {
 	PodsLeft, NoDeadline int
 	ExitCode             int
 	Completion           []Point
+	// StderrTail is the plugin's last stderr lines, progress left out.
+	StderrTail []string
 	// KubeletErrors counts failed updates of the simulated kubelet.
 	KubeletErrors int64
 	// LoadBefore and LoadAfter are /proc/loadavg's first three fields.
@@ -256,6 +258,7 @@ func runPlugin(ctx context.Context, cfg Config, kubeconfig string, res *Result, 
 			tail = tail[1:]
 		}
 	}
+	res.StderrTail = tail
 	werr := cmd.Wait()
 	res.Wall = time.Since(start)
 	res.Completion = append(res.Completion, Point{Sec: res.Wall.Seconds(), Done: res.Targets})

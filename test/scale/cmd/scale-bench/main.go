@@ -98,8 +98,14 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
+	failed := len(res.Wrong) > 0 || res.PodsLeft > 0 || res.NoDeadline > 0
+	if failed {
+		for _, l := range res.StderrTail {
+			fmt.Println("plugin stderr:", l)
+		}
+	}
 	fmt.Println(res.Line())
-	if len(res.Wrong) > 0 || res.PodsLeft > 0 || res.NoDeadline > 0 {
+	if failed {
 		os.Exit(1)
 	}
 	return nil
