@@ -139,11 +139,12 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 	resps := f.FetchAll(ctx, n.Name, reqs)
 	c.goroutines(ctx, f, n.Name, reqs[0], resps[0], o, ev)
 	// The node's pods are listed only where the metrics' corroboration
-	// matters: the dump shows containerd calls, or there is no dump to
-	// decide from. A healthy node costs the four kubelet requests alone.
+	// matters: the metrics were read and the dump shows containerd calls,
+	// or there is no dump to decide from. A healthy node costs the four
+	// kubelet requests alone, and so does an unreachable kubelet.
 	var running []string
 	podsErr := errors.New("not needed")
-	if ev.Goroutines == nil || ev.Goroutines.Blocked > 0 {
+	if resps[1].Err == nil && (ev.Goroutines == nil || ev.Goroutines.Blocked > 0) {
 		running, podsErr = c.runningContainers(ctx, n.Name, o)
 	}
 	metrics(resps[1], running, podsErr, ev)

@@ -220,8 +220,8 @@ func TestCollectorForbiddenFallsBack(t *testing.T) {
 	a.mu.Lock()
 	listed := strings.Contains(strings.Join(a.requests, " "), "GET /api/v1/pods")
 	a.mu.Unlock()
-	if !listed {
-		t.Errorf("no dump, but the node's pods were not listed for the metrics' comparison")
+	if listed {
+		t.Errorf("neither dump nor metrics, but the node's pods were listed for nothing")
 	}
 	if len(ev.Unavailable) != 4 {
 		t.Fatalf("unavailable %+v, want the four paths", ev.Unavailable)
@@ -256,5 +256,40 @@ func TestCollectorNoTimeForSecondDump(t *testing.T) {
 	}
 	if it := ItemWithoutPod("n", ev); it.Verdict != report.Inconclusive {
 		t.Errorf("no-pod verdict %s, want Inconclusive", it.Verdict)
+	}
+}
+
+// With debug handlers off there is no dump: the metrics' comparison is the
+// only stall signal left, so the node's pods are listed for it.
+func TestCollectorDebugHandlersOffComparesMetrics(t *testing.T) {
+	a := &apiServer{proxy: map[string]http.HandlerFunc{
+		"node-3/debug/pprof/goroutine": func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			_, _ = w.Write([]byte("Debug endpoints are disabled.\n"))
+		},
+		"node-3/metrics/cadvisor": body(capture(t, "captured-node-3-stalled-taskpid-metrics-cadvisor.txt")),
+		"node-3/stats/summary":    body([]byte(`{}`)),
+		// Without debugging handlers /configz is not installed at all.
+		"node-3/configz": func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) },
+	}, pods: map[string][]corev1.Pod{"node-3": {runningPod("app", "", t0.Add(-time.Minute), stuckID)}}}
+	clk := &fakeClock{t: t0}
+	c := &Collector{Client: client(t, a), Now: clk.Now, Sleep: clk.Sleep}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := c.Node(ctx, node("node-3"))
+	if ev.Stalled || ev.Goroutines != nil || ev.Metrics == nil || ev.Metrics.Coverage == nil || len(ev.Metrics.Coverage.Missing) != 1 {
+		t.Fatalf("evidence %+v (metrics %+v), want no dump and one running container missing from the metrics", ev, ev.Metrics)
+	}
+	var codes []nodeexec.Code
+	for _, f := range Findings(ev) {
+		codes = append(codes, f.Code)
+	}
+	want := []nodeexec.Code{report.CodeCAdvisorMissingContainers, kubeletevidence.UnavailableDebugHandlersOff}
+	if diff := cmp.Diff(want, codes); diff != "" {
+		t.Errorf("finding codes (-want +got):\n%s", diff)
+	}
+	if it := ItemWithoutPod("node-3", ev); it.Verdict != report.Inconclusive {
+		t.Errorf("no-pod verdict %s, want Inconclusive (no dump decides nothing)", it.Verdict)
 	}
 }

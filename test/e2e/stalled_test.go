@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,7 +161,7 @@ func startFaultProxy(ctx context.Context, t *testing.T, c *Cluster) *faultProxy 
 	bin := filepath.Join(dir, "faultproxy")
 	buildCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	if out, err := exec.CommandContext(buildCtx, "go", "build", "-o", bin, "../../hack/faultproxy").CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(buildCtx, goTool(), "build", "-o", bin, "../../hack/faultproxy").CombinedOutput(); err != nil {
 		t.Fatalf("build faultproxy: %v\n%s", err, out)
 	}
 	p := &faultProxy{rules: filepath.Join(dir, "rules.json"), stderr: &syncBuffer{}}
@@ -321,6 +322,15 @@ func waitPast(ctx context.Context, t *testing.T, at time.Time) {
 	case <-ctx.Done():
 		t.Fatal(ctx.Err())
 	}
+}
+
+// goTool is the go command: from PATH, else the toolchain that built this
+// test (sudo may reset PATH).
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return filepath.Join(runtime.GOROOT(), "bin", "go")
 }
 
 func tail(s string, n int) string {
