@@ -128,7 +128,7 @@ there. --no-pod does only that: a read-only pass that creates no pod.
 Verdicts: Healthy, Slow, AtRisk, Stalled, Unresponsive, Unreachable, Inconclusive,
 Skipped (docs/runbook.md says what each means and what to do).
 Exit status: 0 every node Healthy or Skipped; 1 some node Slow, AtRisk,
-Unresponsive or Unreachable; 2 otherwise (Inconclusive nodes, or the run
+Stalled, Unresponsive or Unreachable; 2 otherwise (Inconclusive nodes, or the run
 failed).`,
 		Example: `  # Every node
   kubectl cadvisor-doctor check -n cadvisor-doctor
@@ -137,7 +137,10 @@ failed).`,
   kubectl cadvisor-doctor check node-1 node-2 -o json
 
   # A node pool, for an incident ticket
-  kubectl cadvisor-doctor check -l pool=gpu -o markdown`,
+  kubectl cadvisor-doctor check -l pool=gpu -o markdown
+
+  # Is cAdvisor stalled right now? Read-only, no pod
+  kubectl cadvisor-doctor check --no-pod`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(args); err != nil {
 				return err
