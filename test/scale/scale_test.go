@@ -27,7 +27,9 @@ func TestScale200(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log strings.Builder
-	res, err := Run(ctx, Config{Nodes: 200, Seed: 1, Plugin: plugin, NodeTimeout: 10 * time.Second, Timeout: 2 * time.Minute, Log: &log,
+	// 15 s per node: the slowest simulated probe (3 s start + half the
+	// budget) then has 4.5 s to spare on a loaded CI machine.
+	res, err := Run(ctx, Config{Nodes: 200, Seed: 1, Plugin: plugin, NodeTimeout: 15 * time.Second, Timeout: 2 * time.Minute, Log: &log,
 		// The pod path: the simulated nodes have no kubelet behind the
 		// node proxy, and the kubelet evidence costs about 5 requests per
 		// node of its own (docs/performance.md, "Scale").
