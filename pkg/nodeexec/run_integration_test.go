@@ -142,8 +142,8 @@ func TestIntegrationRun(t *testing.T) {
 	}
 	n := cc.total.Load()
 	t.Logf("run took %s with %d API requests: %s", elapsed.Round(time.Millisecond), n, strings.Join(cc.calls, ", "))
-	// One create per node, one delete per pod that never ended, and a
-	// constant rest: list+watch, one evidence round (events + a GET per
+	// One create per node, one delete per pod (an ended one during the
+	// run, one that never ended at cleanup), and a constant rest: list+watch, one evidence round (events + a GET per
 	// late node), cleanup's list/deletecollection/watch/list. Far below one
 	// GET per pod per second.
 	if max := int64(2*7 + 12); n > max {
