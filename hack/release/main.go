@@ -2,6 +2,7 @@
 // (`make release` runs it):
 //
 //	dist/bin/<os>-<arch>/kubectl-cadvisor_doctor[.exe]       the binaries
+//	dist/bin/probe-linux-<arch>/kubectl-cadvisor_doctor     the probe-only builds in the image
 //	dist/kubectl-cadvisor-doctor_<v>_<os>_<arch>.tar.gz|.zip  LICENSE, binary, completion script
 //	dist/kubectl-cadvisor-doctor-probe_<v>.oci.tar            multi-arch probe image (OCI layout)
 //	dist/cadvisor-doctor.yaml                                 krew manifest, filled from plugins/

@@ -211,11 +211,14 @@ func binPath(c Config, t Target) string {
 func buildAll(ctx context.Context, c Config) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(c.Jobs, 1))
-	for _, t := range c.Targets {
+	build := func(t Target, out string, tags ...string) {
 		g.Go(func() error {
-			fmt.Fprintf(c.Log, "build %s\n", t)
-			cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
-				"-ldflags", ldflags(c), "-o", binPath(c, t), "./cmd/kubectl-cadvisor-doctor")
+			fmt.Fprintf(c.Log, "build %s %s\n", t, strings.Join(tags, ","))
+			args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags(c), "-o", out}
+			if len(tags) > 0 {
+				args = append(args, "-tags", strings.Join(tags, ","))
+			}
+			cmd := exec.CommandContext(ctx, "go", append(args, "./cmd/kubectl-cadvisor-doctor")...)
 			cmd.Dir = c.RepoRoot
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+t.OS, "GOARCH="+t.Arch, "GOFLAGS=")
 			if out, err := cmd.CombinedOutput(); err != nil {
@@ -224,10 +227,22 @@ func buildAll(ctx context.Context, c Config) error {
 			return nil
 		})
 	}
+	for _, t := range c.Targets {
+		build(t, binPath(c, t))
+		if t.OS == "linux" {
+			build(t, probeBinPath(c, t), "probeonly")
+		}
+	}
 	return g.Wait()
 }
 
-// probeImage is the multi-arch probe image from the linux binaries.
+// probeBinPath is where a linux target's probe-only binary (the probe
+// image's content, cmd/kubectl-cadvisor-doctor/root.go says why) is built.
+func probeBinPath(c Config, t Target) string {
+	return filepath.Join(c.Out, "bin", "probe-"+t.OS+"-"+t.Arch, t.exe())
+}
+
+// probeImage is the multi-arch probe image from the linux probe-only binaries.
 func probeImage(c Config) (ociimage.Image, bool) {
 	img := ociimage.Image{
 		Ref:        c.ProbeImage(),
@@ -244,7 +259,7 @@ func probeImage(c Config) (ociimage.Image, bool) {
 			continue
 		}
 		img.Platforms = append(img.Platforms, ociimage.Platform{OS: t.OS, Architecture: t.Arch, Files: []ociimage.File{
-			{Path: "/" + binName, Mode: 0o755, Source: binPath(c, t)},
+			{Path: "/" + binName, Mode: 0o755, Source: probeBinPath(c, t)},
 		}})
 	}
 	return img, len(img.Platforms) > 0

@@ -277,6 +277,46 @@ func TestBinaries(t *testing.T) {
 	}
 }
 
+// TestProbeImageBinaries checks the image's linux binaries are the
+// probe-only build: built for their target, with `probe` and without the
+// API-server commands (whose client-go pages would triple the in-pod
+// agent's RSS), so a broken build tag cannot slip the full plugin in.
+func TestProbeImageBinaries(t *testing.T) {
+	c := release(t)
+	for _, tg := range c.Targets {
+		if tg.OS != "linux" {
+			continue
+		}
+		t.Run(tg.String(), func(t *testing.T) {
+			path := probeBinPath(c, tg)
+			if got := binaryTarget(t, path); got != tg.String() {
+				t.Errorf("probe binary is for %s, want %s", got, tg)
+			}
+			full, err := os.Stat(binPath(c, tg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lean, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lean.Size()*2 > full.Size() {
+				t.Errorf("probe-only binary is %d bytes, the full one %d: want less than half", lean.Size(), full.Size())
+			}
+			if tg.OS != runtime.GOOS || tg.Arch != runtime.GOARCH {
+				return
+			}
+			if out, err := exec.Command(path, "probe", "--help").CombinedOutput(); err != nil {
+				t.Errorf("probe --help: %v\n%s", err, out)
+			}
+			out, err := exec.Command(path, "check", "--help").CombinedOutput()
+			if err == nil || !bytes.Contains(out, []byte("unknown command")) {
+				t.Errorf("check --help on the probe-only build: err=%v, want unknown command\n%s", err, out)
+			}
+		})
+	}
+}
+
 // binaryTarget reads the OS and architecture from an executable's headers.
 func binaryTarget(t *testing.T, path string) string {
 	t.Helper()
