@@ -1,3 +1,5 @@
+//go:build !probeonly
+
 package main
 
 import (
@@ -95,12 +97,15 @@ func TestIntegrationCheckNoPod(t *testing.T) {
 				t.Errorf("exit %d, summary %q; want 2 and two Inconclusive nodes\nstderr:\n%s", code, rep.Summary.Text, stderr)
 			}
 			for _, it := range rep.Items {
-				if it.Kubelet == nil || len(it.Kubelet.Unavailable) != 4 || len(it.Findings) != 1 {
-					t.Errorf("%s: kubelet evidence %+v, findings %v; want four unreadable paths in one finding", it.Node, it.Kubelet, it.Findings)
+				// The dump's request failed on the way: the other three paths,
+				// which would fail the same way, are not asked (pkg/stall
+				// needsCorroboration), so one unreadable path, one finding.
+				if it.Kubelet == nil || len(it.Kubelet.Unavailable) != 1 || len(it.Findings) != 1 {
+					t.Errorf("%s: kubelet evidence %+v, findings %v; want the dump unreadable, in one finding", it.Node, it.Kubelet, it.Findings)
 					continue
 				}
-				if f := it.Findings[0]; !tt.wantCode[string(f.Code)] || !strings.Contains(f.Message, "the same for metrics/cadvisor, stats/summary, configz") {
-					t.Errorf("%s: finding %s (%s), want one of %v for all four paths", it.Node, f.Code, f.Message, tt.wantCode)
+				if f := it.Findings[0]; !tt.wantCode[string(f.Code)] || !strings.Contains(f.Message, "debug/pprof/goroutine") {
+					t.Errorf("%s: finding %s (%s), want one of %v for the goroutine dump", it.Node, f.Code, f.Message, tt.wantCode)
 				}
 				if forbidden := tt.wantCode[kubeletevidence.UnavailableForbidden]; forbidden !=
 					strings.Contains(stderr, "warning: kubelet evidence skipped on 2 node(s): get on nodes/proxy is forbidden") {

@@ -125,9 +125,10 @@ func (c *Collector) Collect(ctx context.Context, nodes []corev1.Node) map[string
 	return out
 }
 
-// Node reads one node's evidence: the four kubelet paths at once, a
-// second goroutine dump when the first cannot decide, the node's pods, and
-// the Node object's versions.
+// Node reads one node's evidence: the goroutine dump first (a second one
+// when the first cannot decide), then, only where they can matter, the
+// node's cAdvisor metrics, summary, configz and pods; and the Node object's
+// versions.
 func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvidence {
 	o := c.opts()
 	f := &nodeproxy.Fetcher{Client: c.Client.CoreV1().RESTClient(), Now: c.now}
@@ -136,15 +137,19 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 		reqs[i].Timeout = o.RequestTimeout
 	}
 	ev := &report.KubeletEvidence{Advisories: advisory.ForNode(n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.ContainerRuntimeVersion)}
-	resps := f.FetchAll(ctx, n.Name, reqs)
-	c.goroutines(ctx, f, n.Name, reqs[0], resps[0], o, ev)
+	first := f.Fetch(ctx, n.Name, reqs[0])
+	c.goroutines(ctx, f, n.Name, reqs[0], first, o, ev)
+	if !needsCorroboration(first, ev) {
+		return ev
+	}
+	rest := f.FetchAll(ctx, n.Name, reqs[1:])
+	resps := append([]nodeproxy.Response{first}, rest...)
 	// The node's pods are listed only where the metrics' corroboration
-	// matters: the metrics were read and the dump shows containerd calls,
-	// or there is no dump to decide from. A healthy node costs the four
-	// kubelet requests alone, and so does an unreachable kubelet.
+	// matters: the dump shows containerd calls, or there is no dump to
+	// decide from.
 	var running []string
 	podsErr := errors.New("not needed")
-	if resps[1].Err == nil && (ev.Goroutines == nil || ev.Goroutines.Blocked > 0) {
+	if ev.Goroutines == nil || ev.Goroutines.Blocked > 0 {
 		running, podsErr = c.runningContainers(ctx, n.Name, o)
 	}
 	metrics(resps[1], running, podsErr, ev)
@@ -162,6 +167,30 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 		ev.RuntimeEndpoint = cfg.ContainerRuntimeEndpoint
 	}
 	return ev
+}
+
+// needsCorroboration says whether the other kubelet paths can add
+// anything to the first dump. They only corroborate or explain it: a dump
+// with no containerd or CRI call in flight and no goroutine waiting on
+// cAdvisor's locks makes them moot, and a dump request that failed on the
+// way (refused by RBAC, kubelet unreachable, timed out, any other error of
+// the node proxy) would fail the same way for them. Reading them only when
+// they can matter keeps a healthy node at one kubelet request, inside the
+// budget of 3 API requests per node (pod create, pod delete, dump) that a
+// 1,000-node run is measured against (hack/scale-bench,
+// docs/performance.md). Where the kubelet itself answered but declined the
+// dump (debug handlers or profiling off), or the dump is unreadable, the
+// metrics are the fallback.
+func needsCorroboration(first nodeproxy.Response, ev *report.KubeletEvidence) bool {
+	if first.Err != nil {
+		switch first.Err.Code {
+		case kubeletevidence.UnavailableDebugHandlersOff, kubeletevidence.UnavailableProfilingOff:
+			return true
+		}
+		return false
+	}
+	g := ev.Goroutines
+	return g == nil || g.Blocked > 0 || g.CRIBlocked > 0 || g.LockWaiters > 0
 }
 
 // goroutines parses the first dump and, when it shows containerd calls in

@@ -189,15 +189,17 @@ func TestCollectorNodeHealthyFromRealCaptures(t *testing.T) {
 	if ev == nil || ev.Stalled || ev.Dumps != 1 || ev.Goroutines.Blocked != 0 {
 		t.Fatalf("evidence %+v, want one dump with nothing blocked", ev)
 	}
-	// Nothing blocked: the node's pods are not listed (four requests).
-	if ev.Metrics == nil || ev.Metrics.Coverage != nil {
-		t.Errorf("metrics %+v, want them without a container comparison", ev.Metrics)
+	// Nothing in flight: the dump is the only request (no metrics, summary,
+	// configz or pod list), so a healthy node stays inside the per-node
+	// request budget.
+	if ev.Metrics != nil || ev.Summary != nil || ev.RuntimeEndpoint != "" {
+		t.Errorf("metrics %+v, summary %+v, endpoint %q: want none read for a dump with nothing in flight", ev.Metrics, ev.Summary, ev.RuntimeEndpoint)
 	}
 	a.mu.Lock()
 	reqs := append([]string(nil), a.requests...)
 	a.mu.Unlock()
-	if len(reqs) != 4 {
-		t.Errorf("requests %v, want the four kubelet paths only", reqs)
+	if want := []string{"GET /api/v1/nodes/node-1/proxy/debug/pprof/goroutine"}; !cmp.Equal(reqs, want) {
+		t.Errorf("requests %v, want only %v", reqs, want)
 	}
 	if f := Findings(ev); len(f) != 0 {
 		t.Errorf("findings %v, want none", f)
@@ -223,8 +225,9 @@ func TestCollectorForbiddenFallsBack(t *testing.T) {
 	if listed {
 		t.Errorf("neither dump nor metrics, but the node's pods were listed for nothing")
 	}
-	if len(ev.Unavailable) != 4 {
-		t.Fatalf("unavailable %+v, want the four paths", ev.Unavailable)
+	// The other paths go through the same forbidden route: asked once.
+	if len(ev.Unavailable) != 1 || len(a.requests) != 1 {
+		t.Fatalf("unavailable %+v after requests %v, want the dump's refusal alone", ev.Unavailable, a.requests)
 	}
 	for _, u := range ev.Unavailable {
 		if u.Code != kubeletevidence.UnavailableForbidden || !strings.Contains(u.Reason, "nodes/proxy") {
