@@ -368,10 +368,11 @@ type progressPrinter struct {
 	mu    sync.Mutex
 	last  nodeexec.Progress
 	total int
+	now   func() time.Time
 }
 
 func newProgressPrinter(w io.Writer, total int) *progressPrinter {
-	return &progressPrinter{w: w, total: total, last: nodeexec.Progress{Total: total}}
+	return &progressPrinter{w: w, total: total, last: nodeexec.Progress{Total: total}, now: time.Now}
 }
 
 func (p *progressPrinter) update(pr nodeexec.Progress) {
@@ -404,6 +405,17 @@ func (p *progressPrinter) print() {
 	p.mu.Lock()
 	pr := p.last
 	p.mu.Unlock()
+	// The runner sends a snapshot only when a pod changes; a hung node's pod
+	// does not, so its age is brought up to date here.
+	now := p.now()
+	pending := make([]nodeexec.PendingNode, len(pr.Pending))
+	for i, pn := range pr.Pending {
+		if !pn.Created.IsZero() {
+			pn.Elapsed = now.Sub(pn.Created)
+		}
+		pending[i] = pn
+	}
+	pr.Pending = pending
 	if len(pr.Pending) == 0 && pr.Done > 0 {
 		return
 	}

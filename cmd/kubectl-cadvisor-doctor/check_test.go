@@ -66,6 +66,26 @@ func TestCheckFlagErrorsExit2WithUsageHint(t *testing.T) {
 	}
 }
 
+// TestProgressPrinterAgesOldSnapshot: a hung node's pod never changes, so
+// the runner sends no new snapshot; the printed age must still grow (it
+// stayed at the snapshot's "3s" for a whole frozen-runtime run).
+func TestProgressPrinterAgesOldSnapshot(t *testing.T) {
+	created := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	p := newProgressPrinter(&out, 2)
+	p.update(nodeexec.Progress{Done: 1, Total: 2, Pending: []nodeexec.PendingNode{
+		{Node: "node-2", State: "pod Pending", Elapsed: 3 * time.Second, Created: created},
+	}})
+	p.now = func() time.Time { return created.Add(17 * time.Second) }
+	p.print()
+	p.now = func() time.Time { return created.Add(19 * time.Second) }
+	p.print()
+	want := "1/2 nodes done; waiting for node-2 (pod Pending, 17s)\n1/2 nodes done; waiting for node-2 (pod Pending, 19s)\n"
+	if diff := cmp.Diff(want, out.String()); diff != "" {
+		t.Errorf("progress (-want +got):\n%s", diff)
+	}
+}
+
 func TestProgressLine(t *testing.T) {
 	pr := nodeexec.Progress{Done: 1, Total: 6, Pending: []nodeexec.PendingNode{
 		{Node: "a", State: "pod Pending, container waiting: ContainerCreating", Elapsed: 12400 * time.Millisecond},

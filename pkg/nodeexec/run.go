@@ -44,7 +44,12 @@ type Progress struct {
 // PendingNode is one node still waited for.
 type PendingNode struct {
 	Node, State string
-	Elapsed     time.Duration
+	// Elapsed is how long the node's pod had existed when the snapshot was
+	// taken; Created is when it was created (zero before), so a printer
+	// that shows an old snapshot (pods change rarely while they hang) can
+	// say how long it has been by now.
+	Elapsed time.Duration
+	Created time.Time
 }
 
 // Runner runs the probe pods of one plan.
@@ -433,7 +438,7 @@ func (s *runState) progress() {
 		}
 		pn := PendingNode{Node: st.node, State: "creating pod"}
 		if !st.created.IsZero() {
-			pn.State, pn.Elapsed = describePod(st.pod), now.Sub(st.created)
+			pn.State, pn.Elapsed, pn.Created = describePod(st.pod), now.Sub(st.created), st.created
 		}
 		p.Pending = append(p.Pending, pn)
 	}
