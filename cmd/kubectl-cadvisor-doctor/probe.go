@@ -26,6 +26,7 @@ var probeOutputFormats = []string{"json", "yaml"}
 // ProbeOptions holds the probe command's flags and derived state.
 type ProbeOptions struct {
 	Socket                 string
+	CadvisorSocket         string
 	HostRoot               string
 	Proc                   string
 	Namespace              string
@@ -44,13 +45,14 @@ type ProbeOptions struct {
 func NewProbeOptions(streams genericiooptions.IOStreams) *ProbeOptions {
 	d := checks.NewConfig()
 	return &ProbeOptions{
-		Proc:        d.Proc,
-		Namespace:   d.Namespace,
-		CallTimeout: d.CallTimeout,
-		Slow:        d.Slow,
-		Timeout:     d.Timeout,
-		Concurrency: d.Concurrency,
-		IOStreams:   streams,
+		CadvisorSocket: checks.DefaultCadvisorSocket,
+		Proc:           d.Proc,
+		Namespace:      d.Namespace,
+		CallTimeout:    d.CallTimeout,
+		Slow:           d.Slow,
+		Timeout:        d.Timeout,
+		Concurrency:    d.Concurrency,
+		IOStreams:      streams,
 	}
 }
 
@@ -64,7 +66,8 @@ socket, connects, calls Version, lists the containers of the namespace with
 the streaming list, and makes cAdvisor's per-container calls (Containers/Get
 and Tasks/Get) for every one, each under --call-timeout. It also calls the
 kubelet's CRI path on the same socket and reads containerd's and the shims'
-state from /proc.
+state from /proc. When the socket cAdvisor dials (--cadvisor-socket) is not
+--socket, it checks that one too and whether the same containerd serves both.
 
 Verdicts: Healthy, Slow, AtRisk, Unresponsive, Unreachable, Inconclusive.
 Exit status: 0 Healthy; 1 Slow, AtRisk, Unresponsive or Unreachable;
@@ -94,7 +97,9 @@ Exit status: 0 Healthy; 1 Slow, AtRisk, Unresponsive or Unreachable;
 func (o *ProbeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Socket, "socket", o.Socket, "containerd socket as the host sees it (default: discover "+
 		"/run/containerd/containerd.sock, k3s/RKE2, microk8s, k0s)")
-	fs.StringVar(&o.HostRoot, "host-root", o.HostRoot, "where the host's filesystem is mounted (e.g. /host in the check pod); prefixes --socket")
+	fs.StringVar(&o.CadvisorSocket, "cadvisor-socket", o.CadvisorSocket, "the socket cAdvisor dials, as the host sees it; when it is not --socket, "+
+		"check it too and whether the same containerd serves both (empty: skip)")
+	fs.StringVar(&o.HostRoot, "host-root", o.HostRoot, "where the host's filesystem is mounted (e.g. /host in the check pod); prefixes --socket and --cadvisor-socket")
 	fs.StringVar(&o.Proc, "proc", o.Proc, "the host's /proc, for daemon and shim evidence")
 	fs.StringVar(&o.Namespace, "containerd-namespace", o.Namespace, "containerd namespace cAdvisor reads")
 	fs.DurationVar(&o.CallTimeout, "call-timeout", o.CallTimeout, "deadline of every single call (cAdvisor uses 2s)")
@@ -111,6 +116,7 @@ func (o *ProbeOptions) AddFlags(fs *pflag.FlagSet) {
 func (o *ProbeOptions) Complete() error {
 	// Accept crictl's endpoint form too.
 	o.Socket = strings.TrimPrefix(o.Socket, "unix://")
+	o.CadvisorSocket = strings.TrimPrefix(o.CadvisorSocket, "unix://")
 	if o.NodeName == "" {
 		o.NodeName = os.Getenv("NODE_NAME")
 	}
@@ -134,7 +140,7 @@ func (o *ProbeOptions) Validate() error {
 
 func (o *ProbeOptions) config() checks.Config {
 	return checks.Config{
-		Socket: o.Socket, HostRoot: o.HostRoot, Proc: o.Proc, Namespace: o.Namespace,
+		Socket: o.Socket, CadvisorSocket: o.CadvisorSocket, HostRoot: o.HostRoot, Proc: o.Proc, Namespace: o.Namespace,
 		CallTimeout: o.CallTimeout, Slow: o.Slow, Timeout: o.Timeout, Concurrency: o.Concurrency,
 		Node: o.NodeName,
 	}

@@ -48,6 +48,16 @@ func printProbeSummary(w io.Writer, r checks.Result) error {
 	if d := r.Daemon; d != nil && d.Process != nil {
 		p("Daemon:\tpid %d state %s, %d threads, %d shims\n", d.Process.PID, d.Process.State, d.Process.Threads, d.Shims)
 	}
+	if c := r.CadvisorSocket; c != nil {
+		same := "unknown"
+		if c.SameDaemon != nil {
+			same = fmt.Sprint(*c.SameDaemon)
+		}
+		p("cAdvisor socket:\t%s, same daemon %s\n", c.Path, same)
+	}
+	for _, f := range r.Findings {
+		p("Finding:\t%s: %s\n", f.Code, f.Message)
+	}
 	p("Duration:\t%dms\n", r.DurationMs)
 	if err := tw.Flush(); err != nil {
 		return err

@@ -12,7 +12,7 @@ const TerminationMessageBytes = 4096
 
 // EncodeCompact returns r as JSON of at most maxBytes, for the probe pod's
 // termination message. It always keeps apiVersion, kind, verdict, reason,
-// socket, containerd, the counts and calls; it keeps as many of the worst
+// socket, containerd, cadvisorSocket, findings, the counts and calls; it keeps as many of the worst
 // stuck calls (Stuck is sorted worst first) as fit and counts the rest in
 // StuckOmitted; long messages are trimmed, and the per-check details go
 // first when space runs out. The result decodes with json.Unmarshal into a
@@ -21,6 +21,15 @@ func EncodeCompact(r Result, maxBytes int) ([]byte, error) {
 	c := r
 	c.Reason = trim(c.Reason, 600)
 	c.Socket.Error = trim(c.Socket.Error, 200)
+	if r.CadvisorSocket != nil {
+		cs := *r.CadvisorSocket
+		cs.Error = trim(cs.Error, 160)
+		c.CadvisorSocket = &cs
+	}
+	c.Findings = append([]Finding(nil), r.Findings...)
+	for i := range c.Findings {
+		c.Findings[i].Message = trim(c.Findings[i].Message, 300)
+	}
 	c.Calls = append([]CallStats(nil), r.Calls...)
 	for i := range c.Calls {
 		c.Calls[i].FirstError = trim(c.Calls[i].FirstError, 160)

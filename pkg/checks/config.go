@@ -22,6 +22,11 @@ type Config struct {
 	// Socket is the containerd socket as the host sees it; empty means
 	// discover the known locations (KnownSockets).
 	Socket string
+	// CadvisorSocket is the socket cAdvisor dials, as the host sees it
+	// (DefaultCadvisorSocket in the probe command). When it is not Socket the
+	// probe checks it too and says whether the same daemon serves both;
+	// empty disables that check.
+	CadvisorSocket string
 	// HostRoot prefixes every host path (socket, /proc-visible files) when the
 	// host filesystem is mounted elsewhere, as in the probe pod (/host).
 	HostRoot string

@@ -30,6 +30,10 @@ func Run(ctx context.Context, cfg Config) Result {
 		Calls: []CallStats{}, Stuck: []StuckCall{}, Checks: []CheckResult{},
 	}
 	p.run(bctx)
+	if p.cadvisor != nil {
+		// Bounded: every step of the check runs under bctx.
+		p.applyCadvisor(<-p.cadvisor)
+	}
 	if interrupted(ctx, hard.Add(-reserve)) {
 		// Interrupted (Ctrl-C, SIGTERM): whatever was cut says nothing about
 		// containerd.
@@ -62,6 +66,8 @@ type prober struct {
 	f        findings
 	openPath string
 	stuck    []stuckCall
+	// cadvisor delivers the check of cAdvisor's socket, when one runs.
+	cadvisor chan cadvisorProbe
 }
 
 func (p *prober) check(c CheckResult) { p.r.Checks = append(p.r.Checks, c) }
@@ -75,6 +81,15 @@ func (p *prober) observe(method, id string, d time.Duration) {
 // run makes the checks in order; each stage returns false when the verdict
 // is already clear (nothing to talk to, or a frozen daemon).
 func (p *prober) run(ctx context.Context) {
+	p.resolve()
+	if cs := p.cfg.CadvisorSocket; cs != "" && !sameSocketPath(cs, p.r.Socket.Path) {
+		// cAdvisor's socket is checked beside everything else: a frozen
+		// daemon there costs no time on the kubelet's side.
+		ch := make(chan cadvisorProbe, 1)
+		c := cadvisorCheck{path: cs, openPath: hostPath(p.cfg.HostRoot, cs), b: p.b}
+		go func() { ch <- c.run(ctx) }()
+		p.cadvisor = ch
+	}
 	if !p.socket(ctx) {
 		return
 	}
@@ -91,12 +106,15 @@ func (p *prober) run(ctx context.Context) {
 	// costs the probe one call timeout at most, not one more.
 	cri := make(chan *CRIInfo, 1)
 	go func() { cri <- criCheck{conn: conn, b: p.b}.run(ctx) }()
+	uuid := make(chan string, 1)
+	go func() { uuid <- serverUUID(ctx, conn, p.b) }()
 	p.sweep(ctx, conn)
 	p.applyCRI(<-cri)
+	p.r.Containerd.UUID = <-uuid
 }
 
-// socket: stat, then a raw connect.
-func (p *prober) socket(ctx context.Context) bool {
+// resolve picks the socket to probe: --socket, else discovery.
+func (p *prober) resolve() {
 	path := p.cfg.Socket
 	if path == "" {
 		path = discoverSocket(p.cfg.HostRoot)
@@ -104,6 +122,27 @@ func (p *prober) socket(ctx context.Context) bool {
 	}
 	p.r.Socket.Path, p.r.Socket.HostRoot = path, p.cfg.HostRoot
 	p.openPath = hostPath(p.cfg.HostRoot, path)
+}
+
+// applyCadvisor records cAdvisor's socket, compares its daemon with the
+// kubelet's, and adds the finding.
+func (p *prober) applyCadvisor(c cadvisorProbe) {
+	if c.outcome == cadvisorOK {
+		c.info.SameDaemon = sameDaemon(p.r.Containerd.UUID, p.r.Socket.PeerPID, c.info.UUID, c.info.PeerPID)
+	}
+	p.check(c.check)
+	info := c.info
+	p.r.CadvisorSocket = &info
+	oc, f := cadvisorFinding(c, p.r.Socket.Path)
+	if f == nil {
+		return
+	}
+	p.r.Findings = append(p.r.Findings, *f)
+	p.f.cadvisor, p.f.cadvisorMsg = oc, f.Message
+}
+
+// socket: stat, then a raw connect.
+func (p *prober) socket(ctx context.Context) bool {
 	t := time.Now()
 	problem := statSocket(&p.r.Socket, p.openPath)
 	sc := CheckResult{Name: "socket", Status: StatusOK, DurationMs: ms(time.Since(t)), Message: p.r.Socket.Type}

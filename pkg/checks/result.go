@@ -61,6 +61,12 @@ type Result struct {
 	CRI *CRIInfo `json:"cri,omitempty"`
 	// Daemon is process evidence from /proc, where the host's /proc is visible.
 	Daemon *DaemonEvidence `json:"daemon,omitempty"`
+	// CadvisorSocket is the socket cAdvisor dials, where it is not Socket
+	// (--cadvisor-socket); nil when not checked.
+	CadvisorSocket *CadvisorSocketInfo `json:"cadvisorSocket,omitempty"`
+	// Findings are what the node's setup gets wrong beside the stall
+	// checks, each with a stable code (CADVISOR_SOCKET_...).
+	Findings []Finding `json:"findings,omitempty"`
 	// Checks lists each check in the order it ran.
 	Checks     []CheckResult `json:"checks"`
 	DurationMs int64         `json:"durationMs"`
@@ -82,6 +88,9 @@ type SocketInfo struct {
 	UID       *uint32 `json:"uid,omitempty"`
 	GID       *uint32 `json:"gid,omitempty"`
 	ConnectMs float64 `json:"connectMs,omitempty"`
+	// PeerPID is the pid that accepted the raw connect (SO_PEERCRED), in the
+	// probe's pid namespace; 0 when unknown.
+	PeerPID int `json:"peerPid,omitempty"`
 	// Error is the stat or connect error, if any.
 	Error string `json:"error,omitempty"`
 }
@@ -177,4 +186,27 @@ type CheckResult struct {
 	Status     Status  `json:"status"`
 	DurationMs float64 `json:"durationMs"`
 	Message    string  `json:"message,omitempty"`
+}
+
+// CadvisorSocketInfo is what the probe found at the socket cAdvisor dials.
+type CadvisorSocketInfo struct {
+	Path   string `json:"path"`
+	Exists bool   `json:"exists"`
+	Type   string `json:"type,omitempty"`
+	Error  string `json:"error,omitempty"`
+	// Version and UUID are what the daemon there answered (Version, and
+	// introspection's Server).
+	Version string `json:"version,omitempty"`
+	UUID    string `json:"uuid,omitempty"`
+	PeerPID int    `json:"peerPid,omitempty"`
+	// SameDaemon says whether the kubelet's socket is served by the same
+	// daemon (by UUID, else by peer pid); nil when it cannot be told.
+	SameDaemon *bool `json:"sameDaemon,omitempty"`
+}
+
+// Finding is one problem with a stable code and a one-line message naming
+// the paths involved.
+type Finding struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
 }

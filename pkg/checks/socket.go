@@ -137,6 +137,7 @@ func rawConnect(ctx context.Context, info *SocketInfo, openPath string, timeout 
 	conn, err := d.DialContext(ctx, "unix", openPath)
 	info.ConnectMs = ms(time.Since(start))
 	if err == nil {
+		info.PeerPID = peerPID(conn)
 		conn.Close()
 		return connectOK, ""
 	}

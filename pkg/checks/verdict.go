@@ -35,6 +35,9 @@ type findings struct {
 	summary string
 	// nearLimit names responses close to a message limit.
 	nearLimit []string
+	// cadvisor is what cAdvisor's socket showed, and its finding's message.
+	cadvisor    cadvisorOutcome
+	cadvisorMsg string
 }
 
 type slowCall struct {
@@ -43,8 +46,37 @@ type slowCall struct {
 	d      time.Duration
 }
 
-// decide is the verdict logic: the first matching rule wins.
+// decide is the verdict logic: the stall verdict, then what cAdvisor's
+// socket adds. A missing or unreachable cAdvisor socket leaves the verdict
+// as it is and names itself in the reason; another daemon there, or one that
+// does not answer, makes it at least AtRisk. Unreachable and Unresponsive
+// keep their reason: the kubelet's own socket comes first (cAdvisor asks, and can hang on,
+// a daemon Kubernetes does not use).
 func decide(f findings) (Verdict, string) {
+	v, r := decideStall(f)
+	if f.cadvisorMsg == "" {
+		return v, r
+	}
+	if v == Unreachable || v == Unresponsive {
+		// The kubelet's own socket is the culprit: the reason stays about it;
+		// cAdvisor's socket is in findings[].
+		return v, r
+	}
+	switch f.cadvisor {
+	case cadvisorOtherDaemon, cadvisorUnresponsive:
+		switch v {
+		case Healthy:
+			return AtRisk, f.cadvisorMsg
+		case Slow, Inconclusive:
+			return AtRisk, f.cadvisorMsg + "; " + r
+		}
+	}
+	return v, r + "; " + f.cadvisorMsg
+}
+
+// decideStall is the verdict of the stall checks: the first matching rule
+// wins.
+func decideStall(f findings) (Verdict, string) {
 	switch {
 	case f.unreachable != "":
 		return Unreachable, f.unreachable
