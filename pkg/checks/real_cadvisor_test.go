@@ -134,3 +134,21 @@ func hostRoot(t *testing.T, mounts map[string]string) string {
 	}
 	return host
 }
+
+// TestRealCadvisorSocketFrozenShortTimeout: a frozen daemon on cAdvisor's
+// socket cannot stretch the probe past --timeout, even with a longer
+// --call-timeout.
+func TestRealCadvisorSocketFrozenShortTimeout(t *testing.T) {
+	kube, other := startDaemon(t, ""), startDaemon(t, "")
+	if err := other.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	r, took := probeSocket(t, kube.Address, func(c *Config) {
+		c.CadvisorSocket = other.Address
+		c.Timeout = time.Second
+		c.CallTimeout = 5 * time.Second
+	})
+	within(t, "probe with --timeout 1s and a frozen cAdvisor socket", took, 1500*time.Millisecond)
+	wantVerdict(t, r, AtRisk, "cAdvisor dials "+other.Address, "did not answer Version")
+	wantFindings(t, r, CodeCadvisorSocketUnresponsive)
+}
