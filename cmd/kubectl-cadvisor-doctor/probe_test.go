@@ -56,11 +56,14 @@ func TestProbeOptionsValidate(t *testing.T) {
 	}
 }
 
-// runProbe runs the binary's command tree in-process.
+// runProbe runs the binary's command tree in-process. Unless a test names
+// --cadvisor-socket itself, it is turned off: its default is the host's
+// /run/containerd/containerd.sock, and tests never touch the machine's own
+// containerd (a developer's machine may run one).
 func runProbe(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-	code := run(context.Background(), streams, append([]string{"probe"}, args...))
+	code := run(context.Background(), streams, append([]string{"probe"}, withoutHostCadvisorSocket(args)...))
 	return code, out.String(), errOut.String()
 }
 
@@ -284,7 +287,7 @@ func TestProbePermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-test.run=^TestProbeHelperProcess$")
-	cmd.Env = append(os.Environ(), "KCD_PROBE_HELPER_ARGS="+strings.Join([]string{"probe", "--socket", sock, "-o", "json", "--timeout", "5s"}, "\x1f"))
+	cmd.Env = append(os.Environ(), "KCD_PROBE_HELPER_ARGS="+strings.Join([]string{"probe", "--socket", sock, "-o", "json", "--timeout", "5s", "--cadvisor-socket="}, "\x1f"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.Output()
 	var ee *exec.ExitError
@@ -301,4 +304,13 @@ func TestProbePermissionDenied(t *testing.T) {
 	if r.Socket.Type != "socket" || r.Socket.Mode != "0660" || r.Socket.UID == nil || *r.Socket.UID != 0 {
 		t.Errorf("socket %+v, want a root-owned 0660 socket", r.Socket)
 	}
+}
+
+func withoutHostCadvisorSocket(args []string) []string {
+	for _, a := range args {
+		if a == "--cadvisor-socket" || strings.HasPrefix(a, "--cadvisor-socket=") {
+			return args
+		}
+	}
+	return append(append([]string(nil), args...), "--cadvisor-socket=")
 }

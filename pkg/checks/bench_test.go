@@ -125,7 +125,7 @@ func buildProbe(b *testing.B, lean bool) string {
 
 func runProbeBinary(b *testing.B, bin, sock string) (time.Duration, int64) {
 	b.Helper()
-	wall, rss := runBinary(b, bin, "probe", "--socket", sock, "-o", "json", "--timeout", "30s")
+	wall, rss := runBinary(b, bin, "probe", "--socket", sock, "-o", "json", "--timeout", "30s", "--cadvisor-socket=")
 	return wall, rss
 }
 

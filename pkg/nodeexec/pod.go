@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 )
 
 const (
@@ -56,6 +58,15 @@ func PodFor(node string, o Options) *corev1.Pod {
 		"--termination-message-path", terminationLog,
 		"--timeout", o.probeTimeout().String(),
 		"--node-name", "$(NODE_NAME)",
+	}
+	// The probe also looks at the socket cAdvisor dials
+	// (/run/containerd/containerd.sock) when it is not the kubelet's. The pod
+	// mounts only the kubelet's socket directory, so on a node whose kubelet
+	// uses another socket the probe would see cAdvisor's as missing without
+	// having looked: turn that check off there until the pod mounts both
+	// directories (issue 8).
+	if dir != path.Dir(checks.DefaultCadvisorSocket) {
+		args = append(args, "--cadvisor-socket=")
 	}
 	if o.CallTimeout > 0 {
 		args = append(args, "--call-timeout", o.CallTimeout.String())

@@ -51,6 +51,11 @@ func TestPodForVariants(t *testing.T) {
 				return []string{"/run/k3s/containerd", "/host/run/k3s/containerd", "Directory"},
 					[]string{p.Spec.Volumes[0].HostPath.Path, p.Spec.Containers[0].VolumeMounts[0].MountPath, string(*p.Spec.Volumes[0].HostPath.Type)}
 			}},
+		{"k3s socket: cAdvisor's socket check off (its directory is not mounted)", "n", testOptions(func(o *Options) { o.Socket = "/run/k3s/containerd/containerd.sock" }),
+			func(p *corev1.Pod) (any, any) {
+				return []string{"probe", "--host-root", "/host", "--socket", "/run/k3s/containerd/containerd.sock", "-o", "json",
+					"--termination-message-path", "/dev/termination-log", "--timeout", "30s", "--node-name", "$(NODE_NAME)", "--cadvisor-socket="}, p.Spec.Containers[0].Args
+			}},
 		{"no passthrough flags by default", "n", testOptions(),
 			func(p *corev1.Pod) (any, any) {
 				return []string{"probe", "--host-root", "/host", "--socket", DefaultSocket, "-o", "json",
