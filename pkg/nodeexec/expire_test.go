@@ -67,3 +67,27 @@ func TestExpireAppliesDeliveredEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishOnce: a pod deleted while its log fallback was being read got
+// PodDeleted from the watch, then a second result from the log; the node
+// was reported twice and another node never (found trying `cleanup` during
+// a run). A node's first result is its only one.
+func TestFinishOnce(t *testing.T) {
+	a := &nodeState{node: "node-1", pod: newPod("node-1").running().P(), created: t0}
+	b := &nodeState{node: "node-2", pod: newPod("node-2").running().P(), created: t0}
+	s := &runState{
+		Runner: &Runner{Client: fake.NewSimpleClientset(), Options: testOptions()},
+		clk:    clocktesting.NewFakeClock(t0.Add(time.Second)),
+		byPod:  map[string]*nodeState{a.pod.Name: a, b.pod.Name: b}, order: []*nodeState{a, b},
+		finished: make(chan string, 2),
+	}
+	first := Classification{Code: CodePodDeleted}
+	s.finish(a, NodeResult{Classification: &first})
+	s.finish(a, NodeResult{Result: &checks.Result{Verdict: checks.Healthy}, Source: SourceLog})
+	if len(s.results) != 1 || s.results[0].Node != "node-1" || s.results[0].Classification == nil || s.results[0].Classification.Code != CodePodDeleted {
+		t.Fatalf("results %+v, want node-1's first result only", s.results)
+	}
+	if b.done {
+		t.Errorf("node-2 done without a result")
+	}
+}

@@ -392,7 +392,15 @@ func (s *runState) expire(ctx context.Context, runEnded bool) {
 	}
 }
 
+// finish records a node's one result. Several paths can reach a node
+// (the watch, a log fallback answering after the pod was deleted, the
+// deadline), in either order: only the first counts. A second result used
+// to be appended too, so one node appeared twice and, since the loop ends
+// when there are as many results as nodes, another node not at all.
 func (s *runState) finish(st *nodeState, nr NodeResult) {
+	if st.done {
+		return
+	}
 	st.done = true
 	nr.Node, nr.Pod = st.node, st.pod.Name
 	if !st.created.IsZero() {
