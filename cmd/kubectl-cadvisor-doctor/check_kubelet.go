@@ -114,7 +114,7 @@ func (o *CheckOptions) runNoPod(ctx context.Context, plan *nodeexec.Plan) error 
 	evs := o.collector().Collect(ctx, plan.Targets)
 	rep := report.Build(o.now(), "", plan.Skipped)
 	for _, n := range plan.Targets {
-		rep.Items = append(rep.Items, stall.ItemWithoutPod(n.Name, evs[n.Name]))
+		rep.Items = append(rep.Items, stall.ItemWithoutPod(n, evs[n.Name]))
 	}
 	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Node < rep.Items[j].Node })
 	rep.Summary = report.Summarize(rep.Items)

@@ -71,10 +71,8 @@ func ClassifyPending(o Observation) Classification {
 			"the runtime did not create the pod sandbox before the kubelet's deadline (FailedCreatePodSandBox: " + firstLine(e.Message) + ")",
 			append([]Evidence{eventEvidence(e)}, ev...)}
 	}
-	if c, ok := readyCondition(o.Node); ok && c.Status == corev1.ConditionFalse && runtimeDown(c.Message) {
-		return Classification{checks.Unresponsive, CodeRuntimeDown,
-			"node Ready=False: " + firstLine(c.Message),
-			append([]Evidence{conditionEvidence(c)}, ev...)}
+	if c, ok := nodeCondition(o.Node, ev); ok && c.Code == CodeRuntimeDown {
+		return c
 	}
 	if w := waiting(o.Pod); w != nil && imagePullReasons[w.Reason] {
 		c := imagePull(o.Image, w.Reason, w.Message)
@@ -96,14 +94,8 @@ func ClassifyPending(o Observation) Classification {
 	if o.NodeGone {
 		return Classification{checks.Inconclusive, CodeNodeGone, "the node was deleted during the run", ev}
 	}
-	if c, ok := readyCondition(o.Node); ok && c.Status == corev1.ConditionUnknown {
-		return Classification{checks.Inconclusive, CodeNodeNotPosting,
-			"node not ready: the kubelet stopped posting node status (" + firstLine(c.Message) + ")",
-			append([]Evidence{conditionEvidence(c)}, ev...)}
-	}
-	if c, ok := readyCondition(o.Node); ok && c.Status == corev1.ConditionFalse {
-		return Classification{checks.Inconclusive, CodeNodeNotReady,
-			"node not ready: " + firstLine(c.Reason+": "+c.Message), append([]Evidence{conditionEvidence(c)}, ev...)}
+	if c, ok := nodeCondition(o.Node, ev); ok {
+		return c
 	}
 	code, why := CodePodStartTimeout, fmt.Sprintf("no result within --node-timeout (%s)", o.Now.Sub(o.Created).Round(time.Second))
 	switch {
@@ -113,6 +105,35 @@ func ClassifyPending(o Observation) Classification {
 		code, why = CodeRunTimeout, fmt.Sprintf("the run's --timeout ran out after %s on this node", o.Now.Sub(o.Created).Round(time.Second))
 	}
 	return Classification{checks.Inconclusive, code, why + ": " + describePod(o.Pod), ev}
+}
+
+// NodeCondition is what the node's Ready condition alone says, for a
+// verdict without a probe result (a pod that never finished, or
+// `check --no-pod`): Ready=False because the runtime is down is
+// Unresponsive; a kubelet that stopped posting status, or any other
+// Ready=False, is Inconclusive. ok is false for a Ready node.
+func NodeCondition(n *corev1.Node) (Classification, bool) {
+	return nodeCondition(n, nil)
+}
+
+func nodeCondition(n *corev1.Node, ev []Evidence) (Classification, bool) {
+	c, ok := readyCondition(n)
+	switch {
+	case !ok:
+		return Classification{}, false
+	case c.Status == corev1.ConditionFalse && runtimeDown(c.Message):
+		return Classification{checks.Unresponsive, CodeRuntimeDown,
+			"node Ready=False: " + firstLine(c.Message),
+			append([]Evidence{conditionEvidence(c)}, ev...)}, true
+	case c.Status == corev1.ConditionUnknown:
+		return Classification{checks.Inconclusive, CodeNodeNotPosting,
+			"node not ready: the kubelet stopped posting node status (" + firstLine(c.Message) + ")",
+			append([]Evidence{conditionEvidence(c)}, ev...)}, true
+	case c.Status == corev1.ConditionFalse:
+		return Classification{checks.Inconclusive, CodeNodeNotReady,
+			"node not ready: " + firstLine(c.Reason+": "+c.Message), append([]Evidence{conditionEvidence(c)}, ev...)}, true
+	}
+	return Classification{}, false
 }
 
 // ClassifyFinished explains a pod that ended without a valid result.

@@ -204,7 +204,7 @@ func TestCollectorNodeHealthyFromRealCaptures(t *testing.T) {
 	if f := Findings(ev); len(f) != 0 {
 		t.Errorf("findings %v, want none", f)
 	}
-	it := ItemWithoutPod("node-1", ev)
+	it := ItemWithoutPod(node("node-1"), ev)
 	if it.Verdict != report.Healthy {
 		t.Errorf("no-pod verdict %s (%s), want Healthy", it.Verdict, it.Reason)
 	}
@@ -234,7 +234,7 @@ func TestCollectorForbiddenFallsBack(t *testing.T) {
 			t.Errorf("unavailable %+v, want forbidden naming nodes/proxy", u)
 		}
 	}
-	it := ItemWithoutPod("node-1", ev)
+	it := ItemWithoutPod(node("node-1"), ev)
 	if it.Verdict != report.Inconclusive || !strings.Contains(it.Reason, "no goroutine dump") {
 		t.Errorf("no-pod item %s %q, want Inconclusive saying there is no dump", it.Verdict, it.Reason)
 	}
@@ -257,7 +257,7 @@ func TestCollectorNoTimeForSecondDump(t *testing.T) {
 	if f := Findings(ev); len(f) == 0 || f[0].Code != report.CodeCAdvisorCallInFlight {
 		t.Errorf("findings %v, want %s first", f, report.CodeCAdvisorCallInFlight)
 	}
-	if it := ItemWithoutPod("n", ev); it.Verdict != report.Inconclusive {
+	if it := ItemWithoutPod(node("n"), ev); it.Verdict != report.Inconclusive {
 		t.Errorf("no-pod verdict %s, want Inconclusive", it.Verdict)
 	}
 }
@@ -292,7 +292,7 @@ func TestCollectorDebugHandlersOffComparesMetrics(t *testing.T) {
 	if diff := cmp.Diff(want, codes); diff != "" {
 		t.Errorf("finding codes (-want +got):\n%s", diff)
 	}
-	if it := ItemWithoutPod("node-3", ev); it.Verdict != report.Inconclusive {
+	if it := ItemWithoutPod(node("node-3"), ev); it.Verdict != report.Inconclusive {
 		t.Errorf("no-pod verdict %s, want Inconclusive (no dump decides nothing)", it.Verdict)
 	}
 }

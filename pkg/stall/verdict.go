@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
@@ -91,13 +93,27 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 // no stuck call, Inconclusive otherwise (no dump, or a call in flight that
 // could not be decided). Healthy here says only that cAdvisor is not
 // stalled now; whether containerd would stall it is the probe's question.
-func ItemWithoutPod(node string, ev *report.KubeletEvidence) report.Item {
-	it := report.Item{Node: node}
+//
+// The node's Ready condition comes first: a kubelet that says its runtime
+// is down is Unresponsive (and a stall it also shows is a finding, as beside
+// a probe that found the runtime down), and a node that is otherwise not
+// Ready is Inconclusive. A dump with no containerd call blocked says nothing
+// about a runtime the kubelet can no longer reach: calling such a node
+// Healthy was a false all-clear (found with a frozen containerd).
+func ItemWithoutPod(n corev1.Node, ev *report.KubeletEvidence) report.Item {
+	it := report.Item{Node: n.Name}
+	cond, notReady := nodeexec.NodeCondition(&n)
 	switch {
 	case ev == nil:
 		it.Verdict, it.Reason = report.Inconclusive, "the run ended before the kubelet's evidence was read"
 		it.Findings = append(it.Findings, report.Finding{Code: nodeexec.CodeRunTimeout, Message: it.Reason})
+		if notReady {
+			it.Verdict, it.Reason, it.Evidence = report.Verdict(cond.Verdict), cond.Reason, cond.Evidence
+		}
 		return it
+	case notReady:
+		it.Verdict, it.Reason, it.Evidence = report.Verdict(cond.Verdict), cond.Reason+" (no probe: --no-pod)", cond.Evidence
+		it.Findings = append(it.Findings, report.Finding{Code: cond.Code, Message: cond.Reason})
 	case ev.Stalled:
 		it.Verdict, it.Reason = report.Stalled, "kubelet's cAdvisor stalled: "+ev.Reason
 	case ev.Goroutines != nil && !ev.Goroutines.NeedsResample:

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
@@ -89,8 +90,55 @@ func TestKubeletCodesHaveGlossaryEntries(t *testing.T) {
 			t.Errorf("code %s has no glossary entry", c)
 		}
 	}
-	if it := ItemWithoutPod("n", nil); it.Verdict != report.Inconclusive || it.Findings[0].Code != nodeexec.CodeRunTimeout ||
+	if it := ItemWithoutPod(node("n"), nil); it.Verdict != report.Inconclusive || it.Findings[0].Code != nodeexec.CodeRunTimeout ||
 		!strings.Contains(it.Reason, "ended before") {
 		t.Errorf("item without evidence %+v", it)
+	}
+}
+
+// TestItemWithoutPodNodeConditionFirst: with containerd frozen the kubelet
+// marks the node Ready=False "container runtime is down" while its dump
+// shows no cAdvisor call blocked; --no-pod called that node Healthy.
+func TestItemWithoutPodNodeConditionFirst(t *testing.T) {
+	quiet := &report.KubeletEvidence{Dumps: 1, Reason: "no goroutine blocked in a containerd call",
+		Goroutines: &kubeletevidence.Assessment{}}
+	stalled := &report.KubeletEvidence{Dumps: 2, Stalled: true, Reason: "1 goroutine blocked in TaskPid",
+		Goroutines: &kubeletevidence.Assessment{Stalled: true, Blocked: 1}}
+	withReady := func(status corev1.ConditionStatus, reason, msg string) corev1.Node {
+		n := node("node-2")
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: reason, Message: msg}}
+		return n
+	}
+	runtimeDown := withReady(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down")
+	tests := []struct {
+		name        string
+		node        corev1.Node
+		ev          *report.KubeletEvidence
+		wantVerdict report.Verdict
+		wantCode    nodeexec.Code // a finding that must be there; "" for none asserted
+	}{
+		{"ready, quiet dump", withReady(corev1.ConditionTrue, "KubeletReady", "ok"), quiet, report.Healthy, ""},
+		{"runtime down, quiet dump", runtimeDown, quiet, report.Unresponsive, nodeexec.CodeRuntimeDown},
+		{"runtime down, stalled dump", runtimeDown, stalled, report.Unresponsive, nodeexec.CodeRuntimeDown},
+		{"runtime down, no evidence", runtimeDown, nil, report.Unresponsive, nodeexec.CodeRunTimeout},
+		{"not posting status", withReady(corev1.ConditionUnknown, "NodeStatusUnknown", "Kubelet stopped posting node status."), quiet, report.Inconclusive, nodeexec.CodeNodeNotPosting},
+		{"ready, stalled dump", withReady(corev1.ConditionTrue, "KubeletReady", "ok"), stalled, report.Stalled, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			it := ItemWithoutPod(tt.node, tt.ev)
+			if it.Verdict != tt.wantVerdict {
+				t.Errorf("verdict %s (%s), want %s", it.Verdict, it.Reason, tt.wantVerdict)
+			}
+			if tt.wantCode == "" {
+				return
+			}
+			for _, f := range it.Findings {
+				if f.Code == tt.wantCode {
+					return
+				}
+			}
+			t.Errorf("findings %+v, want one with code %s", it.Findings, tt.wantCode)
+		})
 	}
 }
