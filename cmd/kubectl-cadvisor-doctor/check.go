@@ -192,7 +192,7 @@ func (o *CheckOptions) Complete(args []string) error {
 	o.Nodes = args
 	var err error
 	if o.namespace, _, err = o.ConfigFlags.ToRawKubeConfigLoader().Namespace(); err != nil {
-		return fmt.Errorf("resolve namespace: %w", err)
+		return kubeconfigError(err)
 	}
 	if o.namespace == "" {
 		o.namespace = metav1.NamespaceDefault
@@ -205,9 +205,9 @@ func (o *CheckOptions) Complete(args []string) error {
 	if o.client != nil {
 		return nil // injected by a test
 	}
-	cfg, err := o.ConfigFlags.ToRESTConfig()
+	cfg, err := restConfig(o.ConfigFlags)
 	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
+		return err
 	}
 	cfg.QPS, cfg.Burst = o.QPS, o.Burst
 	cfg.Wrap(requireDeadline(o.ErrOut))

@@ -262,3 +262,35 @@ func assertNoPods(t *testing.T, c *cli, ns string) {
 		t.Errorf("pods left in %s: %s %s", ns, out, stderr)
 	}
 }
+
+// TestKubeconfigErrorsNameTheFix: with no kubeconfig client-go falls back to
+// localhost:8080 ("connection refused"), and a missing --kubeconfig read as
+// "resolve namespace: stat ...": both now say what is wrong and the fix.
+func TestKubeconfigErrorsNameTheFix(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	t.Setenv("KUBECONFIG", "")
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	missing := filepath.Join(t.TempDir(), "nope")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"check, nothing configured", []string{"check"}, "error: no cluster configured: no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a pod; pass --kubeconfig PATH, set KUBECONFIG, or pass --server URL\n"},
+		{"cleanup, nothing configured", []string{"cleanup"}, "error: no cluster configured: no kubeconfig found (KUBECONFIG, ~/.kube/config) and not running in a pod; pass --kubeconfig PATH, set KUBECONFIG, or pass --server URL\n"},
+		{"check, missing --kubeconfig", []string{"check", "--kubeconfig", missing},
+			"error: load kubeconfig: stat " + missing + ": no such file or directory (pass --kubeconfig PATH or set KUBECONFIG; --context picks a context)\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), genericiooptions.IOStreams{Out: &out, ErrOut: &errOut}, tt.args)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			if diff := cmp.Diff(tt.want, errOut.String()); diff != "" {
+				t.Errorf("stderr (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

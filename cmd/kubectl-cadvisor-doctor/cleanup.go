@@ -89,16 +89,16 @@ func (o *CleanupOptions) Complete(namespaceSet bool) error {
 	if namespaceSet {
 		ns, _, err := o.ConfigFlags.ToRawKubeConfigLoader().Namespace()
 		if err != nil {
-			return fmt.Errorf("resolve namespace: %w", err)
+			return kubeconfigError(err)
 		}
 		o.namespace = ns
 	}
 	if o.client != nil {
 		return nil // injected by a test
 	}
-	cfg, err := o.ConfigFlags.ToRESTConfig()
+	cfg, err := restConfig(o.ConfigFlags)
 	if err != nil {
-		return fmt.Errorf("load kubeconfig: %w", err)
+		return err
 	}
 	if o.client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return fmt.Errorf("build client: %w", err)
