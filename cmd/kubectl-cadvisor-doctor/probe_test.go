@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"net"
 	"os"
 	"os/exec"
@@ -20,10 +19,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/containerdlab"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/golden"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestProbeOptionsValidate(t *testing.T) {
 	for _, tc := range []struct {
@@ -150,19 +148,7 @@ func TestProbeSummaryGolden(t *testing.T) {
 	if err := printProbeSummary(&buf, r); err != nil {
 		t.Fatal(err)
 	}
-	golden := filepath.Join("testdata", "probe-summary.golden")
-	if *update {
-		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("summary (-want +got):\n%s", diff)
-	}
+	golden.Check(t, "probe-summary.golden", buf.Bytes())
 }
 
 // TestProbeInPodLayout runs the probe exactly as the check pod does: the

@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/golden"
 )
 
 func testOptions(mods ...func(*Options)) Options {
@@ -35,7 +37,7 @@ func TestPodForGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "pod.yaml", b)
+	golden.Check(t, "pod.yaml", b)
 }
 
 func TestPodForVariants(t *testing.T) {

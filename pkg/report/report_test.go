@@ -3,38 +3,15 @@ package report
 import (
 	"bytes"
 	"errors"
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/golden"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-// golden compares got with testdata/name, or rewrites it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatalf("update golden file: %v", err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", name, diff)
-	}
-}
 
 func TestPrintersGolden(t *testing.T) {
 	for _, format := range append([]string{FormatTable}, AllowedFormats()...) {
@@ -51,7 +28,7 @@ func TestPrintersGolden(t *testing.T) {
 			if err := p.PrintReport(&buf, fixture()); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, "report."+name, buf.Bytes())
+			golden.Check(t, "report."+name, buf.Bytes())
 		})
 	}
 }
@@ -69,7 +46,7 @@ func TestStreamMatchesColumns(t *testing.T) {
 	if err := s.Close(r); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "stream.table", buf.Bytes())
+	golden.Check(t, "stream.table", buf.Bytes())
 }
 
 func TestToPrinterUnknown(t *testing.T) {

@@ -3,40 +3,17 @@ package stall
 import (
 	"bytes"
 	"context"
-	"flag"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/golden"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatalf("update golden file: %v", err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", name, diff)
-	}
-}
 
 // TestGoldenStalledReport renders a run where node-3's kubelet shows the
 // real captured stall (the probe said AtRisk) and node-1's the real idle
@@ -86,6 +63,6 @@ func TestGoldenStalledReport(t *testing.T) {
 		if name == "" {
 			name = "table"
 		}
-		golden(t, "stalled-report."+name, buf.Bytes())
+		golden.Check(t, "stalled-report."+name, buf.Bytes())
 	}
 }
