@@ -60,3 +60,6 @@ if [ "${DEMO_NO_FREEZE:-0}" != 1 ]; then
 fi
 echo >&2
 echo "demo: last check exited $rc (0 all Healthy, 1 a node at risk or sick, 2 inconclusive)" >&2
+if [ "${DEMO_KEEP_CLUSTER:-0}" = 1 ]; then
+  echo "demo: the local cluster is still up: hack/e2e-cluster exec -- $plugin check; hack/e2e-cluster exec -- kubectl get nodes; hack/e2e-cluster down when done" >&2
+fi
