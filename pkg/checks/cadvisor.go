@@ -3,9 +3,7 @@ package checks
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	introspectionapi "github.com/containerd/containerd/api/services/introspection/v1"
@@ -135,27 +133,6 @@ func serverUUID(ctx context.Context, conn *grpc.ClientConn, b budget) string {
 		return ""
 	}
 	return resp.GetUUID()
-}
-
-// peerPID reads the pid of the process that accepted a unix connection
-// (SO_PEERCRED), in this process's pid namespace; 0 when unknown (the
-// daemon's pid namespace is not ours, or the call failed).
-func peerPID(conn net.Conn) int {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return 0
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return 0
-	}
-	pid := 0
-	_ = raw.Control(func(fd uintptr) {
-		if cred, err := syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
-		}
-	})
-	return pid
 }
 
 // sameDaemon compares the two sockets' daemons: by UUID when both answered
