@@ -45,7 +45,7 @@ type ProbeOptions struct {
 func NewProbeOptions(streams genericiooptions.IOStreams) *ProbeOptions {
 	d := checks.NewConfig()
 	return &ProbeOptions{
-		CadvisorSocket: checks.DefaultCadvisorSocket,
+		CadvisorSocket: cadvisorSocketAuto,
 		Proc:           d.Proc,
 		Namespace:      d.Namespace,
 		CallTimeout:    d.CallTimeout,
@@ -98,7 +98,9 @@ func (o *ProbeOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Socket, "socket", o.Socket, "containerd socket as the host sees it (default: discover "+
 		"/run/containerd/containerd.sock, k3s/RKE2, microk8s, k0s)")
 	fs.StringVar(&o.CadvisorSocket, "cadvisor-socket", o.CadvisorSocket, "the socket cAdvisor dials, as the host sees it; when it is not --socket, "+
-		"check it too and whether the same containerd serves both (empty: skip)")
+		"check it too, whether the same containerd serves both, and sweep it with cAdvisor's calls where it is another daemon. "+
+		"\""+cadvisorSocketAuto+"\": the --containerd flag of this node's kubelet when its command line has one (kubelets before 1.37), else "+
+		checks.DefaultCadvisorSocket+" (empty: skip)")
 	fs.StringVar(&o.HostRoot, "host-root", o.HostRoot, "where the host's filesystem is mounted (e.g. /host in the check pod); prefixes --socket and --cadvisor-socket")
 	fs.StringVar(&o.Proc, "proc", o.Proc, "the host's /proc, for daemon and shim evidence")
 	fs.StringVar(&o.Namespace, "containerd-namespace", o.Namespace, "containerd namespace cAdvisor reads")
@@ -138,9 +140,16 @@ func (o *ProbeOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
+// cadvisorSocketAuto is --cadvisor-socket's default: find out.
+const cadvisorSocketAuto = "auto"
+
 func (o *ProbeOptions) config() checks.Config {
+	cs, fromKubelet := o.CadvisorSocket, false
+	if cs == cadvisorSocketAuto {
+		cs, fromKubelet = checks.DefaultCadvisorSocket, true
+	}
 	return checks.Config{
-		Socket: o.Socket, CadvisorSocket: o.CadvisorSocket, HostRoot: o.HostRoot, Proc: o.Proc, Namespace: o.Namespace,
+		Socket: o.Socket, CadvisorSocket: cs, CadvisorFromKubelet: fromKubelet, HostRoot: o.HostRoot, Proc: o.Proc, Namespace: o.Namespace,
 		CallTimeout: o.CallTimeout, Slow: o.Slow, Timeout: o.Timeout, Concurrency: o.Concurrency,
 		Node: o.NodeName,
 	}

@@ -49,23 +49,26 @@ const (
 // probed: stat, a raw connect (which also reads the peer's pid), Version
 // and introspection's Server UUID, each under the call deadline.
 type cadvisorCheck struct {
-	path     string // as the host sees it
-	openPath string // where this process opens it (under --host-root)
-	b        budget
+	path       string // as the host sees it
+	openPath   string // where this process opens it (under --host-root, or the kubelet's /proc/PID/root)
+	source     string // CadvisorSource*
+	kubeletPID int    // with CadvisorSourceKubeletFlag
+	b          budget
 }
 
 // cadvisorProbe is the check's raw answer, before it is compared with the
 // kubelet's socket.
 type cadvisorProbe struct {
-	info    CadvisorSocketInfo
-	check   CheckResult
-	outcome cadvisorOutcome // missing, unreachable, unresponsive or OK
-	problem string
+	info     CadvisorSocketInfo
+	openPath string
+	check    CheckResult
+	outcome  cadvisorOutcome // missing, unreachable, unresponsive or OK
+	problem  string
 }
 
 func (c cadvisorCheck) run(ctx context.Context) cadvisorProbe {
 	start := time.Now()
-	p := cadvisorProbe{info: CadvisorSocketInfo{Path: c.path}}
+	p := cadvisorProbe{info: CadvisorSocketInfo{Path: c.path, Source: c.source, KubeletPID: c.kubeletPID}, openPath: c.openPath}
 	p.check = CheckResult{Name: "cadvisor-socket", Status: StatusOK}
 	defer func() { p.check.DurationMs = ms(time.Since(start)) }()
 	var si SocketInfo
@@ -164,17 +167,88 @@ func cadvisorFinding(c cadvisorProbe, kubeletSocket string) (cadvisorOutcome, *F
 	case cadvisorUnresponsive:
 		return c.outcome, &Finding{Code: CodeCadvisorSocketUnresponsive, Message: lead + " (" + c.problem + ")" + tail + ": cAdvisor's calls there can hang"}
 	}
+	if sw := c.info.Sweep; sw != nil && (sw.Stuck > 0 || sw.Frozen != "") {
+		// cAdvisor's own calls hang there: whether or not it is the
+		// kubelet's daemon, the kubelet's cAdvisor blocks on them.
+		what := sw.Frozen
+		if w := sw.FirstStuck; w != nil {
+			what = fmt.Sprintf("%s%s stuck %s", short(w.Method), forID(w.ID), round(time.Duration(w.ElapsedMs*float64(time.Millisecond))))
+			if sw.Stuck > 1 {
+				what += fmt.Sprintf(", %d stuck calls in all", sw.Stuck)
+			}
+		}
+		return cadvisorUnresponsive, &Finding{Code: CodeCadvisorSocketUnresponsive, Message: lead + " (" + daemonDesc(c.info) + ": " + what + ")" + tail + ": cAdvisor's calls there hang"}
+	}
 	if s := c.info.SameDaemon; s != nil && !*s {
-		who := "another containerd"
-		if c.info.Version != "" {
-			who += ", " + c.info.Version
-		}
-		if c.info.PeerPID > 0 {
-			who += fmt.Sprintf(", pid %d", c.info.PeerPID)
-		}
-		return cadvisorOtherDaemon, &Finding{Code: CodeCadvisorSocketOtherDaemon, Message: lead + " (" + who + ")" + tail}
+		return cadvisorOtherDaemon, &Finding{Code: CodeCadvisorSocketOtherDaemon, Message: lead + " (" + daemonDesc(c.info) + ")" + tail +
+			": cAdvisor reads, and can hang on, a containerd Kubernetes does not use"}
 	}
 	return cadvisorOK, nil
+}
+
+// daemonDesc names the daemon on cAdvisor's socket for a finding.
+func daemonDesc(info CadvisorSocketInfo) string {
+	who := "another containerd"
+	if s := info.SameDaemon; s == nil {
+		who = "a containerd not told apart from the kubelet's"
+	} else if *s {
+		who = "the kubelet's containerd"
+	}
+	if info.Version != "" {
+		who += ", " + info.Version
+	}
+	if info.PeerPID > 0 {
+		who += fmt.Sprintf(", pid %d", info.PeerPID)
+	}
+	return who
+}
+
+// cadvisorSweep makes cAdvisor's per-container calls on its own socket, for
+// the containers the kubelet's containerd listed: those are the cgroups
+// cAdvisor sees, so these are the calls it makes there. Another daemon
+// answers NotFound at once; one that hangs blocks cAdvisor. It runs under
+// the probe's remaining budget, after the main sweep.
+func (p *prober) cadvisorSweep(c *cadvisorProbe) {
+	start := time.Now()
+	res := CheckResult{Name: "cadvisor-sweep", Status: StatusOK}
+	defer func() {
+		res.DurationMs = ms(time.Since(start))
+		p.check(res)
+	}()
+	sw := &CadvisorSweep{Containers: len(p.ids), Calls: []CallStats{}}
+	c.info.Sweep = sw
+	if len(p.ids) == 0 {
+		res.Status, res.Message = StatusSkipped, "no containers to ask about"
+		return
+	}
+	conn, err := dial(c.openPath)
+	if err != nil {
+		res.Status, res.Message = StatusError, fmt.Sprintf("create gRPC client: %v", err)
+		return
+	}
+	defer conn.Close()
+	q := newIDQueue()
+	for _, id := range p.ids {
+		q.push(id)
+	}
+	q.close()
+	ctx := withNamespace(p.b.ctx, p.cfg.Namespace)
+	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(ctx, q)
+	sw.Swept, sw.Calls, sw.Stuck, sw.Frozen = sr.swept, sr.calls, len(sr.stuck), sr.frozen
+	for i := range sr.stuck {
+		if sw.FirstStuck == nil || sr.stuck[i].ElapsedMs > sw.FirstStuck.ElapsedMs {
+			s := sr.stuck[i].StuckCall
+			sw.FirstStuck = &s
+		}
+	}
+	res.Message = fmt.Sprintf("%d of %d containers, %d stuck calls", sw.Swept, sw.Containers, sw.Stuck)
+	switch {
+	case sw.Frozen != "" || sw.Stuck > 0:
+		res.Status = StatusTimeout
+	case sw.Swept < sw.Containers:
+		res.Status = StatusTimeout
+		res.Message += "; cut by the probe's --timeout"
+	}
 }
 
 // sameSocketPath reports whether two host paths name the same socket

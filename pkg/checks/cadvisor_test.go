@@ -98,7 +98,20 @@ func TestCadvisorFinding(t *testing.T) {
 		{"same daemon", cadvisorProbe{info: CadvisorSocketInfo{Path: DefaultCadvisorSocket, SameDaemon: &yes}}, cadvisorOK, nil},
 		{"unknown daemon", cadvisorProbe{info: CadvisorSocketInfo{Path: DefaultCadvisorSocket}}, cadvisorOK, nil},
 		{"other daemon", cadvisorProbe{info: CadvisorSocketInfo{Path: DefaultCadvisorSocket, Version: "1.6.20", PeerPID: 7, SameDaemon: &no}}, cadvisorOtherDaemon,
-			&Finding{CodeCadvisorSocketOtherDaemon, "cAdvisor dials /run/containerd/containerd.sock (another containerd, 1.6.20, pid 7); kubelet uses " + kube}},
+			&Finding{CodeCadvisorSocketOtherDaemon, "cAdvisor dials /run/containerd/containerd.sock (another containerd, 1.6.20, pid 7); kubelet uses " + kube +
+				": cAdvisor reads, and can hang on, a containerd Kubernetes does not use"}},
+		{"other daemon, calls answered", cadvisorProbe{info: CadvisorSocketInfo{Path: DefaultCadvisorSocket, SameDaemon: &no,
+			Sweep: &CadvisorSweep{Containers: 3, Swept: 3}}}, cadvisorOtherDaemon,
+			&Finding{CodeCadvisorSocketOtherDaemon, "cAdvisor dials /run/containerd/containerd.sock (another containerd); kubelet uses " + kube +
+				": cAdvisor reads, and can hang on, a containerd Kubernetes does not use"}},
+		{"other daemon, calls stuck", cadvisorProbe{info: CadvisorSocketInfo{Path: DefaultCadvisorSocket, SameDaemon: &no, Version: "1.6.20",
+			Sweep: &CadvisorSweep{Containers: 3, Swept: 3, Stuck: 2, FirstStuck: &StuckCall{Method: MethodTasksGet, ID: "0123456789abcdef", ElapsedMs: 2001}}}}, cadvisorUnresponsive,
+			&Finding{CodeCadvisorSocketUnresponsive, "cAdvisor dials /run/containerd/containerd.sock (another containerd, 1.6.20: Tasks/Get for container 0123456789abcdef stuck 2.001s, 2 stuck calls in all); kubelet uses " + kube +
+				": cAdvisor's calls there hang"}},
+		{"untold daemon frozen mid-sweep", cadvisorProbe{info: CadvisorSocketInfo{Path: "/a",
+			Sweep: &CadvisorSweep{Containers: 3, Swept: 1, Frozen: "Version did not answer in 2s"}}}, cadvisorUnresponsive,
+			&Finding{CodeCadvisorSocketUnresponsive, "cAdvisor dials /a (a containerd not told apart from the kubelet's: Version did not answer in 2s); kubelet uses " + kube +
+				": cAdvisor's calls there hang"}},
 		{"missing", cadvisorProbe{info: CadvisorSocketInfo{Path: DefaultCadvisorSocket}, outcome: cadvisorMissing, problem: "missing"}, cadvisorMissing,
 			&Finding{CodeCadvisorSocketMissing, "cAdvisor dials /run/containerd/containerd.sock (missing); kubelet uses " + kube + ": cAdvisor has no containerd view, container metrics lack image/name labels"}},
 		{"refused", cadvisorProbe{info: CadvisorSocketInfo{Path: "/a"}, outcome: cadvisorUnreachable, problem: "connection refused on /a: stale socket, no containerd listening"}, cadvisorUnreachable,

@@ -3,6 +3,7 @@ package checks
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 )
 
@@ -27,6 +28,10 @@ type Config struct {
 	// probe checks it too and says whether the same daemon serves both;
 	// empty disables that check.
 	CadvisorSocket string
+	// CadvisorFromKubelet: a --containerd flag on this node's kubelet
+	// command line (kubelets before 1.37) overrides CadvisorSocket; the
+	// probe command's default ("auto").
+	CadvisorFromKubelet bool
 	// HostRoot prefixes every host path (socket, /proc-visible files) when the
 	// host filesystem is mounted elsewhere, as in the probe pod (/host).
 	HostRoot string
@@ -73,6 +78,13 @@ func (c Config) Validate() error {
 	}
 	if c.Namespace == "" {
 		errs = append(errs, errors.New("--containerd-namespace must not be empty"))
+	}
+	// Paths are as the host sees them: a relative one would be resolved
+	// against wherever the probe happens to run.
+	for _, p := range []struct{ flag, v string }{{"--socket", c.Socket}, {"--cadvisor-socket", c.CadvisorSocket}, {"--host-root", c.HostRoot}} {
+		if p.v != "" && !filepath.IsAbs(p.v) {
+			errs = append(errs, fmt.Errorf("%s must be an absolute path, got %q", p.flag, p.v))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -32,7 +32,8 @@ func Run(ctx context.Context, cfg Config) Result {
 	p.run(bctx)
 	if p.cadvisor != nil {
 		// Bounded: every step of the check runs under bctx.
-		p.applyCadvisor(<-p.cadvisor)
+		c := <-p.cadvisor
+		p.applyCadvisor(&c)
 	}
 	if interrupted(ctx, hard.Add(-reserve)) {
 		// Interrupted (Ctrl-C, SIGTERM): whatever was cut says nothing about
@@ -68,6 +69,8 @@ type prober struct {
 	stuck    []stuckCall
 	// cadvisor delivers the check of cAdvisor's socket, when one runs.
 	cadvisor chan cadvisorProbe
+	// ids are the containers the kubelet's containerd listed.
+	ids []string
 }
 
 func (p *prober) check(c CheckResult) { p.r.Checks = append(p.r.Checks, c) }
@@ -82,11 +85,10 @@ func (p *prober) observe(method, id string, d time.Duration) {
 // is already clear (nothing to talk to, or a frozen daemon).
 func (p *prober) run(ctx context.Context) {
 	p.resolve()
-	if cs := p.cfg.CadvisorSocket; cs != "" && !sameSocketPath(cs, p.r.Socket.Path) {
+	if c, ok := p.cadvisorTarget(); ok {
 		// cAdvisor's socket is checked beside everything else: a frozen
 		// daemon there costs no time on the kubelet's side.
 		ch := make(chan cadvisorProbe, 1)
-		c := cadvisorCheck{path: cs, openPath: hostPath(p.cfg.HostRoot, cs), b: p.b}
 		go func() { ch <- c.run(ctx) }()
 		p.cadvisor = ch
 	}
@@ -124,16 +126,40 @@ func (p *prober) resolve() {
 	p.openPath = hostPath(p.cfg.HostRoot, path)
 }
 
+// cadvisorTarget is the check of the socket cAdvisor dials: the kubelet's
+// --containerd flag when asked for and present, else the configured path;
+// none when that is off or is the socket probed anyway.
+func (p *prober) cadvisorTarget() (cadvisorCheck, bool) {
+	c := cadvisorCheck{path: p.cfg.CadvisorSocket, b: p.b, source: CadvisorSourceFlag}
+	if c.path == DefaultCadvisorSocket {
+		c.source = CadvisorSourceDefault
+	}
+	c.openPath = hostPath(p.cfg.HostRoot, c.path)
+	if p.cfg.CadvisorFromKubelet && c.path != "" {
+		if ks, ok := kubeletContainerdFlag(procFS{root: p.cfg.Proc}, p.cfg.Node); ok {
+			c.path, c.openPath, c.source, c.kubeletPID = ks.path, ks.openPath, CadvisorSourceKubeletFlag, ks.pid
+		}
+	}
+	if c.path == "" || sameSocketPath(c.path, p.r.Socket.Path) {
+		return cadvisorCheck{}, false
+	}
+	return c, true
+}
+
 // applyCadvisor records cAdvisor's socket, compares its daemon with the
-// kubelet's, and adds the finding.
-func (p *prober) applyCadvisor(c cadvisorProbe) {
+// kubelet's, sweeps it where another daemon (or one that cannot be told
+// apart) serves it, and adds the finding.
+func (p *prober) applyCadvisor(c *cadvisorProbe) {
+	p.check(c.check)
 	if c.outcome == cadvisorOK {
 		c.info.SameDaemon = sameDaemon(p.r.Containerd.UUID, p.r.Socket.PeerPID, c.info.UUID, c.info.PeerPID)
+		if s := c.info.SameDaemon; s == nil || !*s {
+			p.cadvisorSweep(c)
+		}
 	}
-	p.check(c.check)
 	info := c.info
 	p.r.CadvisorSocket = &info
-	oc, f := cadvisorFinding(c, p.r.Socket.Path)
+	oc, f := cadvisorFinding(*c, p.r.Socket.Path)
 	if f == nil {
 		return
 	}
@@ -218,6 +244,7 @@ func (p *prober) sweep(ctx context.Context, conn *grpc.ClientConn) {
 	sr := newSweep(conn, p.b, p.cfg.Concurrency).run(nsctx, q)
 	l := <-lc
 	ids, lr, lstuck := l.ids, l.res, l.stuck
+	p.ids = ids
 	p.check(lr)
 	p.r.Containers = len(ids)
 	switch {

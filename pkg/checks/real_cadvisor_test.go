@@ -8,6 +8,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/containerdlab"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/faultproxy"
 )
 
 // The kubelet's socket is one daemon; cAdvisor's socket (--cadvisor-socket)
@@ -151,4 +154,96 @@ func TestRealCadvisorSocketFrozenShortTimeout(t *testing.T) {
 	within(t, "probe with --timeout 1s and a frozen cAdvisor socket", took, 1500*time.Millisecond)
 	wantVerdict(t, r, AtRisk, "cAdvisor dials "+other.Address, "did not answer Version")
 	wantFindings(t, r, CodeCadvisorSocketUnresponsive)
+}
+
+// TestRealCadvisorSocketOtherDaemonSwept: cAdvisor asks its own socket
+// about the kubelet's containers; another daemon there answers NotFound at
+// once, and the probe records that it asked.
+func TestRealCadvisorSocketOtherDaemonSwept(t *testing.T) {
+	kube, other := startDaemon(t, ""), startDaemon(t, "")
+	ids := containerdlab.IDs("swept", 6)
+	createContainers(t, kube, ids)
+	r, took := probeSocket(t, kube.Address, func(c *Config) { c.CadvisorSocket = other.Address; c.Timeout = 10 * time.Second })
+	wantVerdict(t, r, AtRisk, "cAdvisor dials "+other.Address+" (another containerd", "kubelet uses "+kube.Address)
+	within(t, "probe sweeping another daemon on cAdvisor's socket", took, 2*time.Second)
+	wantFindings(t, r, CodeCadvisorSocketOtherDaemon)
+	sw := r.CadvisorSocket.Sweep
+	if sw == nil || sw.Containers != len(ids) || sw.Swept != len(ids) || sw.Stuck != 0 || sw.Frozen != "" {
+		t.Fatalf("sweep %+v, want %d containers asked and answered", sw, len(ids))
+	}
+	var cget *CallStats
+	for i := range sw.Calls {
+		if sw.Calls[i].Method == MethodContainersGet {
+			cget = &sw.Calls[i]
+		}
+	}
+	if cget == nil || cget.Count != len(ids) || cget.Timeouts != 0 {
+		t.Errorf("Containers/Get on cAdvisor's socket %+v, want %d calls and no timeout", cget, len(ids))
+	}
+}
+
+// TestRealCadvisorSocketHangsThere: the daemon on cAdvisor's socket answers
+// Version but hangs cAdvisor's Containers/Get (a fault proxy in front of a
+// real daemon): AtRisk, the stuck call named, the probe bounded.
+func TestRealCadvisorSocketHangsThere(t *testing.T) {
+	kube, other := startDaemon(t, ""), startDaemon(t, "")
+	ids := containerdlab.IDs("hang", 4)
+	createContainers(t, kube, ids)
+	p, err := faultproxy.Start(filepath.Join(other.Dir, "proxy.sock"), other.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	p.SetRules(faultproxy.Rule{Method: MethodContainersGet, Action: faultproxy.Hang})
+	r, took := probeSocket(t, kube.Address, func(c *Config) {
+		c.CadvisorSocket = p.ListenPath()
+		c.CallTimeout = time.Second
+		c.Timeout = 10 * time.Second
+	})
+	wantVerdict(t, r, AtRisk, "cAdvisor dials "+p.ListenPath(), "Containers/Get for container hang-", "stuck 1", "cAdvisor's calls there hang")
+	// The main sweep, then one round of hung calls and the Version check
+	// that tells the daemon still answers.
+	within(t, "probe with cAdvisor's calls hanging on its socket", took, 3500*time.Millisecond)
+	wantFindings(t, r, CodeCadvisorSocketUnresponsive)
+	if sw := r.CadvisorSocket.Sweep; sw == nil || sw.Stuck != len(ids) || sw.FirstStuck == nil || sw.FirstStuck.Method != MethodContainersGet {
+		t.Errorf("sweep %+v, want %d stuck Containers/Get", sw, len(ids))
+	}
+}
+
+// TestRealCadvisorSocketFromKubeletFlag: a kubelet before 1.37 pointed its
+// cAdvisor elsewhere with --containerd; the probe reads the flag from the
+// kubelet's command line (a /proc tree whose kubelet's root is /) and
+// checks that socket instead of the default.
+func TestRealCadvisorSocketFromKubeletFlag(t *testing.T) {
+	kube, other := startDaemon(t, ""), startDaemon(t, "")
+	proc := fakeKubeletProc(t, 4242, "kubelet", "--hostname-override=node-a", "--containerd", "unix://"+other.Address)
+	r, _ := probeSocket(t, kube.Address, func(c *Config) {
+		c.Proc, c.Node = proc, "node-a"
+		c.CadvisorSocket, c.CadvisorFromKubelet = DefaultCadvisorSocket, true
+		c.Timeout = 10 * time.Second
+	})
+	wantFindings(t, r, CodeCadvisorSocketOtherDaemon)
+	c := r.CadvisorSocket
+	if c == nil || c.Path != other.Address || c.Source != CadvisorSourceKubeletFlag || c.KubeletPID != 4242 || c.PeerPID != other.PID {
+		t.Errorf("cadvisorSocket %+v, want %s from the kubelet's flag (pid 4242), served by pid %d", c, other.Address, other.PID)
+	}
+}
+
+// fakeKubeletProc is a /proc with one kubelet process whose root is /.
+func fakeKubeletProc(t *testing.T, pid int, args ...string) string {
+	t.Helper()
+	proc := t.TempDir()
+	dir := filepath.Join(proc, fmt.Sprint(pid))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, body := range map[string]string{"comm": args[0] + "\n", "cmdline": strings.Join(args, "\x00") + "\x00"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/", filepath.Join(dir, "root")); err != nil {
+		t.Fatal(err)
+	}
+	return proc
 }

@@ -190,10 +190,14 @@ type CheckResult struct {
 
 // CadvisorSocketInfo is what the probe found at the socket cAdvisor dials.
 type CadvisorSocketInfo struct {
-	Path   string `json:"path"`
-	Exists bool   `json:"exists"`
-	Type   string `json:"type,omitempty"`
-	Error  string `json:"error,omitempty"`
+	Path string `json:"path"`
+	// Source says where Path came from: CadvisorSourceDefault,
+	// CadvisorSourceKubeletFlag (with KubeletPID) or CadvisorSourceFlag.
+	Source     string `json:"source,omitempty"`
+	KubeletPID int    `json:"kubeletPid,omitempty"`
+	Exists     bool   `json:"exists"`
+	Type       string `json:"type,omitempty"`
+	Error      string `json:"error,omitempty"`
 	// Version and UUID are what the daemon there answered (Version, and
 	// introspection's Server).
 	Version string `json:"version,omitempty"`
@@ -202,6 +206,26 @@ type CadvisorSocketInfo struct {
 	// SameDaemon says whether the kubelet's socket is served by the same
 	// daemon (by UUID, else by peer pid); nil when it cannot be told.
 	SameDaemon *bool `json:"sameDaemon,omitempty"`
+	// Sweep is what cAdvisor's own calls (Containers/Get, then Tasks/Get,
+	// for the containers of the kubelet's containerd) met on this socket,
+	// made when another daemon, or one that could not be told apart,
+	// serves it; nil when not made.
+	Sweep *CadvisorSweep `json:"sweep,omitempty"`
+}
+
+// CadvisorSweep is the stall check made on cAdvisor's socket.
+type CadvisorSweep struct {
+	// Containers is how many ids were asked (the kubelet's containerd's
+	// list: the cgroups cAdvisor sees); Swept how many got all their calls.
+	Containers int         `json:"containers"`
+	Swept      int         `json:"swept"`
+	Calls      []CallStats `json:"calls"`
+	// Stuck counts the calls that hit their deadline; FirstStuck is the
+	// longest.
+	Stuck      int        `json:"stuck"`
+	FirstStuck *StuckCall `json:"firstStuck,omitempty"`
+	// Frozen is set when the daemon stopped answering Version mid-sweep.
+	Frozen string `json:"frozen,omitempty"`
 }
 
 // Finding is one problem with a stable code and a one-line message naming
