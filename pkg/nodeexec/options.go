@@ -50,7 +50,8 @@ type Options struct {
 	ImagePullPolicy   corev1.PullPolicy
 	ImagePullSecrets  []string
 	PriorityClassName string
-	// Socket is containerd's socket as the node sees it.
+	// Socket is containerd's socket as the nodes see it, the same on every
+	// node; empty: per node (Runner.SocketFor), else discovered by the probe.
 	Socket string
 	// RunID is the run-id label's value.
 	RunID string
@@ -103,7 +104,7 @@ func (o Options) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("--image-pull-policy must be Always, IfNotPresent or Never, got %q", o.ImagePullPolicy))
 	}
-	if !path.IsAbs(o.Socket) || path.Clean(o.Socket) != o.Socket || o.Socket == "/" {
+	if o.Socket != "" && (!path.IsAbs(o.Socket) || path.Clean(o.Socket) != o.Socket || o.Socket == "/") {
 		errs = append(errs, fmt.Errorf("--socket must be a clean absolute path to a socket file, got %q", o.Socket))
 	}
 	if o.RunID == "" {

@@ -1,6 +1,7 @@
 package nodeexec
 
 import (
+	"fmt"
 	"math"
 	"path"
 	"strings"
@@ -41,38 +42,74 @@ func PodName(node, suffix string) string {
 // NoExecute included; hostPID lets the probe see containerd's and the
 // shims' processes; hostNetwork needs no CNI (a node whose CNI is broken
 // still gets checked); privileged and root are needed to connect to the
-// socket; the socket's directory, not the file, is mounted, because a file
-// mount pins the old inode after containerd restarts; no service-account
-// token, since the probe never talks to the API.
+// socket; socket directories, not the files, are mounted (socketMounts),
+// because a file mount pins the old inode after containerd restarts; no
+// service-account token, since the probe never talks to the API.
 func PodFor(node string, o Options) *corev1.Pod {
 	suffix := o.NameSuffix
 	if suffix == nil {
 		suffix = func() string { return utilrand.String(5) }
 	}
-	dir := path.Dir(o.Socket)
-	args := []string{
-		"probe",
-		"--host-root", HostRoot,
-		"--socket", o.Socket,
+	return podFor(node, PodName(node, suffix()), o)
+}
+
+// socketMounts are the host directories the probe needs, read-only: the
+// directory of the kubelet's socket (o.Socket), and the one of the socket
+// cAdvisor dials, /run/containerd, which the probe checks too (issue 8).
+// When the two differ, /run/containerd itself may not exist (a k3s node),
+// and a hostPath of type Directory would then fail the pod's mount and
+// hide the very finding: /run is mounted instead, where the probe sees
+// whether /run/containerd/containerd.sock is there. DirectoryOrCreate
+// would create it on the node, and the tool is read-only. With no known
+// socket (o.Socket empty: the kubelet's endpoint could not be read) /run
+// is mounted too, and the probe discovers the socket under it. A
+// directory inside another mounted one is not mounted twice. The pod is
+// privileged with hostPID, so mounting /run read-only gives it no access
+// it did not have (/proc/1/root); the narrow mounts keep its view small.
+func socketMounts(socket string) []string {
+	cadvisorDir := path.Dir(checks.DefaultCadvisorSocket)
+	if socket == "" {
+		return []string{path.Dir(cadvisorDir)}
+	}
+	dir := path.Dir(socket)
+	if dir == cadvisorDir {
+		return []string{dir}
+	}
+	run := path.Dir(cadvisorDir)
+	if dir == run || strings.HasPrefix(dir, run+"/") {
+		return []string{run}
+	}
+	return []string{dir, run}
+}
+
+func podFor(node, name string, o Options) *corev1.Pod {
+	args := []string{"probe", "--host-root", HostRoot}
+	if o.Socket != "" {
+		args = append(args, "--socket", o.Socket)
+	}
+	args = append(args,
 		"-o", "json",
 		"--termination-message-path", terminationLog,
 		"--timeout", o.probeTimeout().String(),
 		"--node-name", "$(NODE_NAME)",
-	}
-	// The probe also looks at the socket cAdvisor dials
-	// (/run/containerd/containerd.sock) when it is not the kubelet's. The pod
-	// mounts only the kubelet's socket directory, so on a node whose kubelet
-	// uses another socket the probe would see cAdvisor's as missing without
-	// having looked: turn that check off there until the pod mounts both
-	// directories (issue 8).
-	if dir != path.Dir(checks.DefaultCadvisorSocket) {
-		args = append(args, "--cadvisor-socket=")
-	}
+	)
 	if o.CallTimeout > 0 {
 		args = append(args, "--call-timeout", o.CallTimeout.String())
 	}
 	if o.Slow > 0 {
 		args = append(args, "--slow", o.Slow.String())
+	}
+	var mounts []corev1.VolumeMount
+	var volumes []corev1.Volume
+	for i, dir := range socketMounts(o.Socket) {
+		name := socketVolume
+		if i > 0 {
+			name = fmt.Sprintf("%s-%d", socketVolume, i+1)
+		}
+		mounts = append(mounts, corev1.VolumeMount{Name: name, MountPath: path.Join(HostRoot, dir), ReadOnly: true})
+		volumes = append(volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+			Path: dir, Type: ptr.To(corev1.HostPathDirectory),
+		}}})
 	}
 	var secrets []corev1.LocalObjectReference
 	for _, s := range o.ImagePullSecrets {
@@ -83,7 +120,7 @@ func PodFor(node string, o Options) *corev1.Pod {
 	deadline := int64(math.Ceil(o.NodeTimeout.Seconds())) + 30
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      PodName(node, suffix()),
+			Name:      name,
 			Namespace: o.Namespace,
 			Labels:    map[string]string{ManagedByLabel: ManagedByValue, RunIDLabel: o.RunID},
 		},
@@ -117,9 +154,7 @@ func PodFor(node string, o Options) *corev1.Pod {
 					},
 					Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("256Mi")},
 				},
-				VolumeMounts: []corev1.VolumeMount{{
-					Name: socketVolume, MountPath: path.Join(HostRoot, dir), ReadOnly: true,
-				}},
+				VolumeMounts:             mounts,
 				TerminationMessagePath:   terminationLog,
 				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 				SecurityContext: &corev1.SecurityContext{
@@ -128,12 +163,7 @@ func PodFor(node string, o Options) *corev1.Pod {
 					ReadOnlyRootFilesystem: ptr.To(true),
 				},
 			}},
-			Volumes: []corev1.Volume{{
-				Name: socketVolume,
-				VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
-					Path: dir, Type: ptr.To(corev1.HostPathDirectory),
-				}},
-			}},
+			Volumes: volumes,
 		},
 	}
 }

@@ -48,15 +48,25 @@ func TestPodForVariants(t *testing.T) {
 		// check returns what to compare: want, got.
 		check func(*corev1.Pod) (any, any)
 	}{
-		{"k3s socket mounts its directory", "n", testOptions(func(o *Options) { o.Socket = "/run/k3s/containerd/containerd.sock" }),
-			func(p *corev1.Pod) (any, any) {
-				return []string{"/run/k3s/containerd", "/host/run/k3s/containerd", "Directory"},
-					[]string{p.Spec.Volumes[0].HostPath.Path, p.Spec.Containers[0].VolumeMounts[0].MountPath, string(*p.Spec.Volumes[0].HostPath.Type)}
-			}},
-		{"k3s socket: cAdvisor's socket check off (its directory is not mounted)", "n", testOptions(func(o *Options) { o.Socket = "/run/k3s/containerd/containerd.sock" }),
+		{"k3s socket: /run mounted, for its socket and cAdvisor's", "n", testOptions(func(o *Options) { o.Socket = "/run/k3s/containerd/containerd.sock" }),
+			func(p *corev1.Pod) (any, any) { return []string{"/run -> /host/run (Directory, ro)"}, mountsOf(p) }},
+		{"k3s socket: the probe told the kubelet's socket, cAdvisor's left to its default", "n", testOptions(func(o *Options) { o.Socket = "/run/k3s/containerd/containerd.sock" }),
 			func(p *corev1.Pod) (any, any) {
 				return []string{"probe", "--host-root", "/host", "--socket", "/run/k3s/containerd/containerd.sock", "-o", "json",
-					"--termination-message-path", "/dev/termination-log", "--timeout", "30s", "--node-name", "$(NODE_NAME)", "--cadvisor-socket="}, p.Spec.Containers[0].Args
+					"--termination-message-path", "/dev/termination-log", "--timeout", "30s", "--node-name", "$(NODE_NAME)"}, p.Spec.Containers[0].Args
+			}},
+		{"default socket: only its directory", "n", testOptions(),
+			func(p *corev1.Pod) (any, any) {
+				return []string{"/run/containerd -> /host/run/containerd (Directory, ro)"}, mountsOf(p)
+			}},
+		{"socket outside /run: both directories", "n", testOptions(func(o *Options) { o.Socket = "/var/snap/microk8s/common/run/containerd.sock" }),
+			func(p *corev1.Pod) (any, any) {
+				return []string{"/var/snap/microk8s/common/run -> /host/var/snap/microk8s/common/run (Directory, ro)", "/run -> /host/run (Directory, ro)"}, mountsOf(p)
+			}},
+		{"socket unknown: /run mounted, the probe discovers", "n", testOptions(func(o *Options) { o.Socket = "" }),
+			func(p *corev1.Pod) (any, any) {
+				return []any{[]string{"/run -> /host/run (Directory, ro)"}, []string{"probe", "--host-root", "/host", "-o", "json",
+					"--termination-message-path", "/dev/termination-log", "--timeout", "30s", "--node-name", "$(NODE_NAME)"}}, []any{mountsOf(p), p.Spec.Containers[0].Args}
 			}},
 		{"no passthrough flags by default", "n", testOptions(),
 			func(p *corev1.Pod) (any, any) {
@@ -80,6 +90,23 @@ func TestPodForVariants(t *testing.T) {
 			}
 		})
 	}
+}
+
+// mountsOf lists the pod's hostPath volumes as "host -> container (type, ro)".
+func mountsOf(p *corev1.Pod) []string {
+	var out []string
+	for i, v := range p.Spec.Volumes {
+		m := p.Spec.Containers[0].VolumeMounts[i]
+		ro := "rw"
+		if m.ReadOnly {
+			ro = "ro"
+		}
+		if m.Name != v.Name {
+			out = append(out, "mount/volume name mismatch: "+m.Name+" "+v.Name)
+		}
+		out = append(out, v.HostPath.Path+" -> "+m.MountPath+" ("+string(*v.HostPath.Type)+", "+ro+")")
+	}
+	return out
 }
 
 func TestPodName(t *testing.T) {
@@ -107,6 +134,7 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"valid", func(*Options) {}, ""},
+		{"socket per node", func(o *Options) { o.Socket = "" }, ""},
 		{"relative socket", func(o *Options) { o.Socket = "run/containerd.sock" }, `--socket must be a clean absolute path to a socket file, got "run/containerd.sock"`},
 		{"bad pull policy", func(o *Options) { o.ImagePullPolicy = "Sometimes" }, `--image-pull-policy must be Always, IfNotPresent or Never, got "Sometimes"`},
 		{"every problem at once", func(o *Options) { o.Image = ""; o.Concurrency = 0; o.NodeTimeout = time.Second },

@@ -64,6 +64,12 @@ type Runner struct {
 	OnProgress func(Progress)
 	// CleanupTimeout bounds the cleanup; 0 means DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
+	// SocketFor, when set and Options.Socket is empty, says where a node's
+	// kubelet's containerd listens ("" when it cannot tell: the probe then
+	// discovers it). It is called just before the node's pod is created,
+	// so a slow answer delays only that node; it must return within its
+	// own deadline.
+	SocketFor func(ctx context.Context, node string) string
 }
 
 type nodeState struct {
@@ -77,6 +83,7 @@ type nodeState struct {
 
 type createResult struct {
 	name string
+	pod  *corev1.Pod
 	at   time.Time
 	err  error
 }
@@ -137,10 +144,15 @@ func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []Node
 					created <- createResult{name: pod.Name, err: ctx.Err()}
 					return nil
 				}
+				if o.Socket == "" && r.SocketFor != nil {
+					po := o
+					po.Socket = r.SocketFor(ctx, s.node)
+					pod = podFor(s.node, pod.Name, po)
+				}
 				rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 				defer cancel()
 				_, err := r.Client.CoreV1().Pods(o.Namespace).Create(rctx, pod, metav1.CreateOptions{})
-				created <- createResult{name: pod.Name, at: clk.Now(), err: err}
+				created <- createResult{name: pod.Name, pod: pod, at: clk.Now(), err: err}
 				return nil
 			})
 		}
@@ -271,6 +283,9 @@ func (s *runState) onCreated(ctx context.Context, c createResult) {
 		return
 	}
 	st.created, st.deadline = c.at, c.at.Add(s.Options.NodeTimeout)
+	if st.pod.ResourceVersion == "" && c.pod != nil {
+		st.pod = c.pod // the pod as created, until the watch shows it
+	}
 }
 
 func createFailure(ctx context.Context, err error) *Classification {

@@ -2,6 +2,7 @@ package nodeexec
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/apiservertest"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
@@ -237,5 +239,87 @@ func TestIntegrationCleanup(t *testing.T) {
 	}
 	if _, err := admin.CoreV1().Pods(ns1).Get(ctx, "bystander", metav1.GetOptions{}); err != nil {
 		t.Errorf("cleanup touched a pod that is not ours: %v", err)
+	}
+}
+
+// TestIntegrationSocketPerNode: with no --socket, each node's pod mounts
+// and probes the socket SocketFor gives for that node (the kubelet's
+// containerRuntimeEndpoint, in check), and /run with discovery where it
+// gives none.
+func TestIntegrationSocketPerNode(t *testing.T) {
+	s := realServer(t)
+	admin := s.ClientT(t)
+	ns := apiservertest.Namespace(t, admin, nil)
+	apiservertest.Nodes(t, admin, newNode("sock-k3s").P(), newNode("sock-unknown").P(), newNode("sock-default").P())
+	apiservertest.SimulateKubelet(t, admin, ns, ManagedSelector(), map[string]apiservertest.Behavior{
+		"sock-k3s":     apiservertest.FinishWith(apiservertest.ProbeResult("sock-k3s", checks.Healthy, "ok"), 0),
+		"sock-unknown": apiservertest.FinishWith(apiservertest.ProbeResult("sock-unknown", checks.Healthy, "ok"), 0),
+		"sock-default": apiservertest.FinishWith(apiservertest.ProbeResult("sock-default", checks.Healthy, "ok"), 0),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The pods as the runner sends them: the create requests' bodies.
+	var mu sync.Mutex
+	got := map[string][]any{}
+	cfg := s.AdminConfig()
+	cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/pods") && r.GetBody != nil {
+				rc, _ := r.GetBody()
+				b, _ := io.ReadAll(rc)
+				obj, _, err := scheme.Codecs.UniversalDeserializer().Decode(b, nil, nil)
+				if p, ok := obj.(*corev1.Pod); err == nil && ok {
+					sock := ""
+					for i, a := range p.Spec.Containers[0].Args {
+						if a == "--socket" {
+							sock = p.Spec.Containers[0].Args[i+1]
+						}
+					}
+					mu.Lock()
+					got[p.Spec.NodeName] = []any{sock, mountsOf(p)}
+					mu.Unlock()
+				}
+			}
+			return rt.RoundTrip(r)
+		})
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := NewPlan(ctx, client, []string{"sock-k3s", "sock-unknown", "sock-default"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runOptions(ns, "sock")
+	o.Socket = ""
+	var asked sync.Map
+	r := &Runner{Client: client, Options: o, SocketFor: func(_ context.Context, node string) string {
+		asked.Store(node, true)
+		return map[string]string{"sock-k3s": "/run/k3s/containerd/containerd.sock", "sock-default": DefaultSocket}[node]
+	}}
+	results, err := r.Run(ctx, plan.Targets)
+	if err != nil || len(results) != 3 {
+		t.Fatalf("Run: %d results, %v", len(results), err)
+	}
+	for _, nr := range results {
+		if nr.Result == nil || nr.Result.Verdict != checks.Healthy {
+			t.Errorf("%s: %+v, want the simulated Healthy result", nr.Node, nr)
+		}
+	}
+	want := map[string][]any{
+		"sock-k3s":     {"/run/k3s/containerd/containerd.sock", []string{"/run -> /host/run (Directory, ro)"}},
+		"sock-unknown": {"", []string{"/run -> /host/run (Directory, ro)"}},
+		"sock-default": {DefaultSocket, []string{"/run/containerd -> /host/run/containerd (Directory, ro)"}},
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pods as created, [--socket mounts] (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{"sock-k3s", "sock-unknown", "sock-default"} {
+		if _, ok := asked.Load(n); !ok {
+			t.Errorf("SocketFor not asked for %s", n)
+		}
 	}
 }
