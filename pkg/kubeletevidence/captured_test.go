@@ -192,3 +192,49 @@ func TestCapturedStall(t *testing.T) {
 		t.Errorf("CRI socket %q, want the k3s-style path", sock)
 	}
 }
+
+// TestCapturedRegistration: issue 8's node pair, captured in one run of the
+// local cluster with one pause pod per node (kcd-i8: node-3's containerd on
+// /run/k3s/containerd/containerd.sock, nothing on /run/containerd/containerd.sock
+// when its kubelet started; node-1 on the default socket). node-3's
+// cAdvisor never registered its containerd factory: its container cgroups
+// come from the raw handler, without image and name. The running ids are
+// the pods' containerStatuses[].containerID of that moment.
+func TestCapturedRegistration(t *testing.T) {
+	for _, tc := range []struct {
+		node, label, socket string
+		running             string
+		state               string
+		labeled, unlabeled  int
+		covLabeled          int
+		covUnlabeled        []string
+	}{
+		{"node-3", "k3s-socket-unregistered", "/run/k3s/containerd/containerd.sock",
+			"53d1bef71e9a8ceac1b45595067f548e2f74f6dc0be9c00feb96a097f24810d5", RegistrationNotRegistered, 0, 2, 0,
+			[]string{"53d1bef71e9a8ceac1b45595067f548e2f74f6dc0be9c00feb96a097f24810d5"}},
+		{"node-1", "default-socket-registered", "/run/containerd/containerd.sock",
+			"d6d3024d7d681ef2a69164e63426fcc68ca4563617e346bc3c254cecac6cb7dc", RegistrationRegistered, 2, 0, 1, nil},
+	} {
+		t.Run(tc.node, func(t *testing.T) {
+			c, err := ParseConfigz(bytes.NewReader(readFixture(t, "captured-"+tc.node+"-"+tc.label+"-configz.json")), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sock, err := c.RuntimeSocketPath(); err != nil || sock != tc.socket {
+				t.Errorf("kubelet socket %q (%v), want %s", sock, err, tc.socket)
+			}
+			m, err := ParseCAdvisorMetrics(bytes.NewReader(readFixture(t, "captured-"+tc.node+"-"+tc.label+"-metrics-cadvisor.txt")), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := m.Registration()
+			if r.State != tc.state || r.Labeled != tc.labeled || r.Unlabeled != tc.unlabeled {
+				t.Errorf("registration %+v, want %s with %d labeled, %d unlabeled", r, tc.state, tc.labeled, tc.unlabeled)
+			}
+			cov := m.Coverage([]string{tc.running})
+			if cov.Running != 1 || cov.WithSeries != 1 || cov.Labeled != tc.covLabeled || len(cov.Missing) != 0 || !cmp.Equal(cov.Unlabeled, tc.covUnlabeled) {
+				t.Errorf("coverage %+v, want the running container with series, labeled %d, unlabeled %v", cov, tc.covLabeled, tc.covUnlabeled)
+			}
+		})
+	}
+}

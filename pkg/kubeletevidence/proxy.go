@@ -74,7 +74,11 @@ func ClassifyProxyError(path string, err error) Unavailable {
 	case strings.Contains(text, "profiling endpoint is disabled"):
 		u.Code = UnavailableProfilingOff
 		u.Reason = fmt.Sprintf("kubelet %s unavailable: the kubelet runs with enableProfilingHandler=false", path)
-	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable:
+	case code == http.StatusBadGateway || code == http.StatusServiceUnavailable,
+		// The API server has no address of the node to dial (kubelet never
+		// registered one, or the node's addresses match no
+		// --kubelet-preferred-address-types): it cannot reach the kubelet.
+		strings.Contains(text, "no preferred addresses found"):
 		u.Code = UnavailableKubeletUnreachable
 		u.Reason = fmt.Sprintf("the API server could not reach the kubelet for %s: %s", path, strings.TrimSpace(text))
 	default:

@@ -30,6 +30,7 @@ func TestClassifyProxyError(t *testing.T) {
 		{"debug handlers off (configz not installed)", PathConfigz, proxied(404, "404 page not found"), UnavailableDebugHandlersOff},
 		{"profiling off", PathGoroutines, proxied(405, "profiling endpoint is disabled."), UnavailableProfilingOff},
 		{"kubelet down", PathCAdvisorMetrics, proxied(503, "error trying to reach service: dial tcp 10.250.0.11:10250: connect: connection refused"), UnavailableKubeletUnreachable},
+		{"no address to dial", PathConfigz, proxied(500, "no preferred addresses found; known addresses: []"), UnavailableKubeletUnreachable},
 		{"deadline", PathStatsSummary, fmt.Errorf("get: %w", context.DeadlineExceeded), UnavailableTimeout},
 		{"gateway timeout", PathStatsSummary, proxied(504, ""), UnavailableTimeout},
 		{"404 elsewhere", PathCAdvisorMetrics, proxied(404, "404 page not found"), UnavailableError},

@@ -2,6 +2,7 @@ package report
 
 import (
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 )
@@ -129,17 +130,49 @@ var kubeletGlossary = map[nodeexec.Code]CodeInfo{
 		"a node-proxy request to the kubelet failed",
 		"read the reason; retry by hand with kubectl get --raw",
 	},
+	CodeCAdvisorNotRegistered: {
+		"the container series in /metrics/cadvisor carry no image/name labels: the kubelet's cAdvisor has no containerd view (its containerd factory registers once, when the kubelet starts, on /run/containerd/containerd.sock)",
+		"read the CADVISOR_SOCKET_* finding of the probe for why; once cAdvisor's socket answers, restart the kubelet so that cAdvisor registers again (the kubelet logs 'Registration of the containerd container factory failed' at start)",
+	},
 	advisory.CodeCAdvisorReadersBlock: {
 		"this kubelet's cAdvisor holds its containers lock during containerd calls: one stuck call also blocks /metrics/cadvisor and /stats/summary",
 		"upgrade the kubelet (1.36+); meanwhile watch for stalls",
 	},
 }
 
+// probeGlossary describes the probe's own finding codes (pkg/checks),
+// which the probe pod reports in its result's findings[].
+var probeGlossary = map[nodeexec.Code]CodeInfo{
+	checks.CodeCadvisorSocketMissing: {
+		"nothing is at the socket cAdvisor dials (/run/containerd/containerd.sock) while the kubelet uses another one: the kubelet's cAdvisor has no containerd view, its container metrics lack image/name labels; the stall verdict is unchanged",
+		"serve containerd on /run/containerd/containerd.sock too (a symlink to the kubelet's socket, made before the kubelet starts), then restart the kubelet; or accept metrics without image/name labels",
+	},
+	checks.CodeCadvisorSocketUnreachable: {
+		"the socket cAdvisor dials exists but refuses connections, is not a socket, is not permitted, or its Version answers an error: cAdvisor has no containerd view there",
+		"find what owns the path (ls -l, ss -xlp); a stale socket of a stopped daemon is removed by whoever owns it, then restart the kubelet",
+	},
+	checks.CodeCadvisorSocketUnresponsive: {
+		"the daemon on the socket cAdvisor dials accepts connections but does not answer, or hangs cAdvisor's own calls (Containers/Get, Tasks/Get): the kubelet's cAdvisor blocks there",
+		"treat it as a hung containerd (runbook: Unresponsive / AtRisk) on that socket: capture its goroutine dump (kill -USR1 its pid) and check its shims",
+	},
+	checks.CodeCadvisorSocketOtherDaemon: {
+		"a containerd answers on the socket cAdvisor dials but it is not the kubelet's (another UUID or pid): cAdvisor reads, and can hang on, a daemon Kubernetes does not use, and sees none of the kubelet's containers",
+		"find the other daemon (the pid in the reason; often left by a Docker install); stop it or point the kubelet's runtime at it, then restart the kubelet",
+	},
+}
+
+// ProbeCodes lists the probe's finding codes; each has a glossary entry.
+func ProbeCodes() []nodeexec.Code {
+	return []nodeexec.Code{checks.CodeCadvisorSocketMissing, checks.CodeCadvisorSocketUnreachable,
+		checks.CodeCadvisorSocketUnresponsive, checks.CodeCadvisorSocketOtherDaemon}
+}
+
 // Explain returns the glossary entry for code.
 func Explain(code nodeexec.Code) (CodeInfo, bool) {
-	info, ok := glossary[code]
-	if !ok {
-		info, ok = kubeletGlossary[code]
+	for _, g := range []map[nodeexec.Code]CodeInfo{glossary, kubeletGlossary, probeGlossary} {
+		if info, ok := g[code]; ok {
+			return info, true
+		}
 	}
-	return info, ok
+	return CodeInfo{}, false
 }

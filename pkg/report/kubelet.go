@@ -26,6 +26,10 @@ const (
 	CodeCAdvisorScrapeError nodeexec.Code = "CAdvisorScrapeError"
 	// CodeKubeletEvidenceUnreadable: a kubelet answer did not parse.
 	CodeKubeletEvidenceUnreadable nodeexec.Code = "KubeletEvidenceUnreadable"
+	// CodeCAdvisorNotRegistered: /metrics/cadvisor has container series,
+	// none with the image/name labels of cAdvisor's containerd handler: its
+	// containerd factory did not register when the kubelet started (issue 8).
+	CodeCAdvisorNotRegistered nodeexec.Code = "CAdvisorNotRegistered"
 )
 
 // KubeletCodes lists the codes above and the kubeletevidence codes that
@@ -33,7 +37,7 @@ const (
 func KubeletCodes() []nodeexec.Code {
 	return []nodeexec.Code{
 		CodeCAdvisorStalled, CodeCAdvisorCallInFlight, CodeCAdvisorMissingContainers,
-		CodeCAdvisorScrapeError, CodeKubeletEvidenceUnreadable,
+		CodeCAdvisorScrapeError, CodeKubeletEvidenceUnreadable, CodeCAdvisorNotRegistered,
 		kubeletevidence.UnavailableForbidden, kubeletevidence.UnavailableDebugHandlersOff,
 		kubeletevidence.UnavailableProfilingOff, kubeletevidence.UnavailableKubeletUnreachable,
 		kubeletevidence.UnavailableTimeout, kubeletevidence.UnavailableError,

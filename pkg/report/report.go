@@ -82,6 +82,9 @@ func ItemFor(nr nodeexec.NodeResult) Item {
 		it.Verdict, it.Reason = Skipped, nr.SkipReason
 	case nr.Result != nil:
 		it.Verdict, it.Reason = Verdict(nr.Result.Verdict), nr.Result.Reason
+		for _, f := range nr.Result.Findings {
+			it.Findings = append(it.Findings, Finding{Code: nodeexec.Code(f.Code), Message: f.Message})
+		}
 		if nr.Source == nodeexec.SourceLog {
 			it.Findings = append(it.Findings, Finding{Code: nodeexec.CodeResultFromLog,
 				Message: "termination message unusable; result read from the container log"})

@@ -183,7 +183,7 @@ func TestBuildSortsAndStamps(t *testing.T) {
 }
 
 func TestGlossaryCoversEveryCode(t *testing.T) {
-	for _, c := range nodeexec.Codes() {
+	for _, c := range append(append(nodeexec.Codes(), KubeletCodes()...), ProbeCodes()...) {
 		info, ok := Explain(c)
 		if !ok || info.Summary == "" || info.NextStep == "" {
 			t.Errorf("code %q has no complete glossary entry", c)
@@ -191,5 +191,8 @@ func TestGlossaryCoversEveryCode(t *testing.T) {
 	}
 	if len(glossary) != len(nodeexec.Codes()) {
 		t.Errorf("glossary has %d entries, nodeexec.Codes() %d: a code was dropped or not listed", len(glossary), len(nodeexec.Codes()))
+	}
+	if len(kubeletGlossary) != len(KubeletCodes()) || len(probeGlossary) != len(ProbeCodes()) {
+		t.Errorf("kubelet glossary %d entries for %d codes, probe glossary %d for %d", len(kubeletGlossary), len(KubeletCodes()), len(probeGlossary), len(ProbeCodes()))
 	}
 }

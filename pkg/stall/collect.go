@@ -61,6 +61,9 @@ type Options struct {
 type Collector struct {
 	Client  kubernetes.Interface
 	Options Options
+	// Configs shares each node's /configz with the pod path; nil: the
+	// collector reads it itself.
+	Configs *Configs
 	// Now and Sleep are the clock; tests replace them.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -126,45 +129,66 @@ func (c *Collector) Collect(ctx context.Context, nodes []corev1.Node) map[string
 }
 
 // Node reads one node's evidence: the goroutine dump first (a second one
-// when the first cannot decide), then, only where they can matter, the
-// node's cAdvisor metrics, summary, configz and pods; and the Node object's
-// versions.
+// when the first cannot decide), /configz (from Configs, which the pod
+// path may have read already) and /metrics/cadvisor (does cAdvisor see the
+// node's containers through containerd: issue 8) beside it; then, only
+// where they can matter, /stats/summary and the node's pods; and the Node
+// object's versions.
 func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvidence {
 	o := c.opts()
 	f := &nodeproxy.Fetcher{Client: c.Client.CoreV1().RESTClient(), Now: c.now}
-	reqs := []nodeproxy.Request{nodeproxy.Goroutines(), nodeproxy.CAdvisorMetrics(), nodeproxy.StatsSummary(), nodeproxy.Configz()}
-	for i := range reqs {
-		reqs[i].Timeout = o.RequestTimeout
+	dumpReq, metricsReq, summaryReq := nodeproxy.Goroutines(), nodeproxy.CAdvisorMetrics(), nodeproxy.StatsSummary()
+	for _, r := range []*nodeproxy.Request{&dumpReq, &metricsReq, &summaryReq} {
+		r.Timeout = o.RequestTimeout
+	}
+	configs := c.Configs
+	if configs == nil {
+		configs = &Configs{Client: c.Client, Timeout: o.RequestTimeout}
 	}
 	ev := &report.KubeletEvidence{Advisories: advisory.ForNode(n.Status.NodeInfo.KubeletVersion, n.Status.NodeInfo.ContainerRuntimeVersion)}
-	first := f.Fetch(ctx, n.Name, reqs[0])
-	c.goroutines(ctx, f, n.Name, reqs[0], first, o, ev)
+	// /configz first: the pod path reads it before it creates the node's
+	// pod, so it is usually there already, and a kubelet that cannot be
+	// read (nodes/proxy forbidden, kubelet unreachable, timed out) is then
+	// known without asking it three more times.
+	nc := configs.Get(ctx, n.Name)
+	if u := nc.Unavailable; u != nil && kubeletOutOfReach(u.Code) {
+		ev.Unavailable = append(ev.Unavailable, *u)
+		ev.Reason = "no goroutine dump: " + u.Reason
+		return ev
+	}
+	if nc.Unavailable != nil {
+		ev.Unavailable = append(ev.Unavailable, *nc.Unavailable)
+	} else {
+		ev.RuntimeEndpoint = nc.Config.ContainerRuntimeEndpoint
+	}
+	first := f.Fetch(ctx, n.Name, dumpReq)
+	c.goroutines(ctx, f, n.Name, dumpReq, first, o, ev)
+	if !kubeletAnswered(first) {
+		return ev // the other paths would fail the same way
+	}
+	mr := f.Fetch(ctx, n.Name, metricsReq)
+	m := parseMetrics(mr, ev)
+	// The node's pods are listed only where the comparison with the
+	// metrics matters: the dump shows containerd calls, or there is no
+	// dump to decide from, or the metrics' container series lack the labels
+	// of cAdvisor's containerd handler.
+	var running []string
+	podsErr := errors.New("not needed")
+	unlabeled := m != nil && (m.Registration().State == kubeletevidence.RegistrationNotRegistered || m.Registration().State == kubeletevidence.RegistrationPartial)
+	if ev.Goroutines == nil || ev.Goroutines.Blocked > 0 || unlabeled {
+		running, podsErr = c.runningContainers(ctx, n.Name, o)
+	}
+	if m != nil {
+		ev.Metrics = metricsEvidence(mr, m, running, podsErr)
+	}
 	if !needsCorroboration(first, ev) {
 		return ev
 	}
-	rest := f.FetchAll(ctx, n.Name, reqs[1:])
-	resps := append([]nodeproxy.Response{first}, rest...)
-	// The node's pods are listed only where the metrics' corroboration
-	// matters: the dump shows containerd calls, or there is no dump to
-	// decide from.
-	var running []string
-	podsErr := errors.New("not needed")
-	if ev.Goroutines == nil || ev.Goroutines.Blocked > 0 {
-		running, podsErr = c.runningContainers(ctx, n.Name, o)
-	}
-	metrics(resps[1], running, podsErr, ev)
-	if r := resps[2]; r.Err != nil {
+	if r := f.Fetch(ctx, n.Name, summaryReq); r.Err != nil {
 		ev.Unavailable = append(ev.Unavailable, *r.Err)
 		ev.Summary = &report.SummaryEvidence{LatencyMs: r.Latency.Milliseconds()}
 	} else {
 		ev.Summary = &report.SummaryEvidence{Answered: true, LatencyMs: r.Latency.Milliseconds()}
-	}
-	if r := resps[3]; r.Err != nil {
-		ev.Unavailable = append(ev.Unavailable, *r.Err)
-	} else if cfg, err := kubeletevidence.ParseConfigz(bytes.NewReader(r.Body), nodeproxy.MaxConfigzBytes); err != nil {
-		ev.Unavailable = append(ev.Unavailable, unreadable(r.Path, err))
-	} else {
-		ev.RuntimeEndpoint = cfg.ContainerRuntimeEndpoint
 	}
 	return ev
 }
@@ -183,14 +207,34 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 // metrics are the fallback.
 func needsCorroboration(first nodeproxy.Response, ev *report.KubeletEvidence) bool {
 	if first.Err != nil {
-		switch first.Err.Code {
-		case kubeletevidence.UnavailableDebugHandlersOff, kubeletevidence.UnavailableProfilingOff:
-			return true
-		}
-		return false
+		return kubeletAnswered(first)
 	}
 	g := ev.Goroutines
 	return g == nil || g.Blocked > 0 || g.CRIBlocked > 0 || g.LockWaiters > 0
+}
+
+// kubeletAnswered: the dump request reached the kubelet, which answered it
+// or declined it (debug handlers or profiling off).
+func kubeletAnswered(first nodeproxy.Response) bool {
+	return first.Err == nil || kubeletAnsweredCode(first.Err.Code)
+}
+
+func kubeletAnsweredCode(code string) bool {
+	switch code {
+	case kubeletevidence.UnavailableDebugHandlersOff, kubeletevidence.UnavailableProfilingOff:
+		return true
+	}
+	return false
+}
+
+// kubeletOutOfReach: a request failed in a way every other path of the
+// same kubelet would (RBAC, the API server cannot reach it, no answer).
+func kubeletOutOfReach(code string) bool {
+	switch code {
+	case kubeletevidence.UnavailableForbidden, kubeletevidence.UnavailableKubeletUnreachable, kubeletevidence.UnavailableTimeout:
+		return true
+	}
+	return false
 }
 
 // goroutines parses the first dump and, when it shows containerd calls in
@@ -238,23 +282,29 @@ func hasTime(ctx context.Context, now time.Time, need time.Duration) bool {
 	return ctx.Err() == nil && (!ok || dl.Sub(now) >= need)
 }
 
-func metrics(r nodeproxy.Response, running []string, podsErr error, ev *report.KubeletEvidence) {
+// parseMetrics parses /metrics/cadvisor; nil (and the reason in
+// ev.Unavailable) when it could not be read.
+func parseMetrics(r nodeproxy.Response, ev *report.KubeletEvidence) *kubeletevidence.CAdvisorMetrics {
 	if r.Err != nil {
 		ev.Unavailable = append(ev.Unavailable, *r.Err)
-		return
+		return nil
 	}
 	m, err := kubeletevidence.ParseCAdvisorMetrics(bytes.NewReader(r.Body), nodeproxy.MaxMetricsBytes)
 	if err != nil {
 		ev.Unavailable = append(ev.Unavailable, unreadable(r.Path, err))
-		return
+		return nil
 	}
+	return m
+}
+
+func metricsEvidence(r nodeproxy.Response, m *kubeletevidence.CAdvisorMetrics, running []string, podsErr error) *report.MetricsEvidence {
 	me := &report.MetricsEvidence{ScrapeError: m.ScrapeError, HasScrapeError: m.HasScrapeError, Cgroups: len(m.Containers),
 		Registration: m.Registration(), Truncated: m.Truncated || r.Truncated, LatencyMs: r.Latency.Milliseconds()}
 	if podsErr == nil {
 		cov := m.Coverage(running)
 		me.Coverage = &cov
 	}
-	ev.Metrics = me
+	return me
 }
 
 func unreadable(path string, err error) kubeletevidence.Unavailable {

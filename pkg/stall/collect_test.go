@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +67,14 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h := a.proxy[node+"/"+path]; h != nil {
 		h(w, r)
 		return
+	}
+	for k := range a.proxy {
+		if strings.HasPrefix(k, node+"/") {
+			// A kubelet that serves some paths: the others are not there
+			// (RBAC cannot tell one kubelet path from another).
+			http.NotFound(w, r)
+			return
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
@@ -189,16 +198,19 @@ func TestCollectorNodeHealthyFromRealCaptures(t *testing.T) {
 	if ev == nil || ev.Stalled || ev.Dumps != 1 || ev.Goroutines.Blocked != 0 {
 		t.Fatalf("evidence %+v, want one dump with nothing blocked", ev)
 	}
-	// Nothing in flight: the dump is the only request (no metrics, summary,
-	// configz or pod list), so a healthy node stays inside the per-node
+	// Nothing in flight: the dump, the metrics (is cAdvisor's containerd
+	// factory registered: issue 8) and configz (the kubelet's socket), no
+	// summary and no pod list: a healthy node stays inside the per-node
 	// request budget.
-	if ev.Metrics != nil || ev.Summary != nil || ev.RuntimeEndpoint != "" {
-		t.Errorf("metrics %+v, summary %+v, endpoint %q: want none read for a dump with nothing in flight", ev.Metrics, ev.Summary, ev.RuntimeEndpoint)
+	if ev.Metrics == nil || ev.Metrics.Registration.State != kubeletevidence.RegistrationRegistered || ev.Summary != nil ||
+		ev.RuntimeEndpoint != "unix:///run/containerd/containerd.sock" {
+		t.Errorf("metrics %+v, summary %+v, endpoint %q: want registered metrics, no summary, the default endpoint", ev.Metrics, ev.Summary, ev.RuntimeEndpoint)
 	}
 	a.mu.Lock()
 	reqs := append([]string(nil), a.requests...)
 	a.mu.Unlock()
-	if want := []string{"GET /api/v1/nodes/node-1/proxy/debug/pprof/goroutine"}; !cmp.Equal(reqs, want) {
+	sort.Strings(reqs)
+	if want := []string{"GET /api/v1/nodes/node-1/proxy/configz", "GET /api/v1/nodes/node-1/proxy/debug/pprof/goroutine", "GET /api/v1/nodes/node-1/proxy/metrics/cadvisor"}; !cmp.Equal(reqs, want) {
 		t.Errorf("requests %v, want only %v", reqs, want)
 	}
 	if f := Findings(ev); len(f) != 0 {
@@ -294,5 +306,50 @@ func TestCollectorDebugHandlersOffComparesMetrics(t *testing.T) {
 	}
 	if it := ItemWithoutPod(node("node-3"), ev); it.Verdict != report.Inconclusive {
 		t.Errorf("no-pod verdict %s, want Inconclusive (no dump decides nothing)", it.Verdict)
+	}
+}
+
+// TestCollectorNotRegisteredFromRealCaptures: node-3 of issue 8's capture
+// (containerd on the k3s socket, nothing where cAdvisor dials): the
+// registration finding names the kubelet's socket and the unlabeled
+// container; the verdict the probe gave stays, and the reason says why
+// container metrics lack labels.
+func TestCollectorNotRegisteredFromRealCaptures(t *testing.T) {
+	const app = "53d1bef71e9a8ceac1b45595067f548e2f74f6dc0be9c00feb96a097f24810d5"
+	a := &apiServer{proxy: map[string]http.HandlerFunc{
+		"node-3/debug/pprof/goroutine": body(capture(t, "captured-node-1-idle-goroutine.txt")),
+		"node-3/metrics/cadvisor":      body(capture(t, "captured-node-3-k3s-socket-unregistered-metrics-cadvisor.txt")),
+		"node-3/configz":               body(capture(t, "captured-node-3-k3s-socket-unregistered-configz.json")),
+	}, pods: map[string][]corev1.Pod{"node-3": {runningPod("app-node-3", "", t0.Add(-time.Minute), app)}}}
+	clk := &fakeClock{t: t0}
+	c := &Collector{Client: client(t, a), Now: clk.Now, Sleep: clk.Sleep}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := c.Node(ctx, node("node-3"))
+	if ev.RuntimeEndpoint != "unix:///run/k3s/containerd/containerd.sock" || ev.Metrics == nil ||
+		ev.Metrics.Registration.State != kubeletevidence.RegistrationNotRegistered || ev.Metrics.Coverage == nil {
+		t.Fatalf("evidence %+v, want the k3s endpoint and unregistered metrics compared with the pods", ev)
+	}
+	f := Findings(ev)
+	want := report.Finding{Code: report.CodeCAdvisorNotRegistered, Message: "container metrics lack image/name labels: none of the 2 container cgroups in /metrics/cadvisor carries them " +
+		"(1 of 1 running containers unlabeled): the kubelet's cAdvisor has no containerd view (its containerd factory did not register when the kubelet started); " +
+		"kubelet uses /run/k3s/containerd/containerd.sock"}
+	if len(f) == 0 || !cmp.Equal(f[0], want) {
+		t.Fatalf("findings %+v, want first %+v", f, want)
+	}
+	it := report.Item{Node: "node-3", Verdict: report.Healthy, Reason: "4 containers: all answered"}
+	Apply(&it, ev)
+	if it.Verdict != report.Healthy || it.Reason != "4 containers: all answered; "+want.Message {
+		t.Errorf("item %s %q, want Healthy with the registration finding in the reason", it.Verdict, it.Reason)
+	}
+	if it := ItemWithoutPod(node("node-3"), ev); it.Verdict != report.Healthy || !strings.HasSuffix(it.Reason, "(no probe: --no-pod); "+want.Message) {
+		t.Errorf("no-pod item %s %q, want Healthy with the registration finding in the reason", it.Verdict, it.Reason)
+	}
+	// The probe already said why: the reason does not say it twice.
+	it = report.Item{Node: "node-3", Verdict: report.Healthy, Reason: "cAdvisor dials /run/containerd/containerd.sock (missing); kubelet uses /run/k3s/containerd/containerd.sock: cAdvisor has no containerd view, container metrics lack image/name labels"}
+	before := it.Reason
+	Apply(&it, ev)
+	if it.Reason != before || len(it.Findings) == 0 || it.Findings[0].Code != report.CodeCAdvisorNotRegistered {
+		t.Errorf("item %q findings %+v, want the reason unchanged and the finding kept", it.Reason, it.Findings)
 	}
 }

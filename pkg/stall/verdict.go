@@ -34,6 +34,9 @@ func Findings(ev *report.KubeletEvidence) []report.Finding {
 		if m.HasScrapeError && m.ScrapeError != 0 {
 			out = append(out, report.Finding{Code: report.CodeCAdvisorScrapeError, Message: "/metrics/cadvisor reports container_scrape_error 1"})
 		}
+		if f := notRegistered(ev); f != nil {
+			out = append(out, *f)
+		}
 		if c := m.Coverage; c != nil && len(c.Missing) > 0 {
 			out = append(out, report.Finding{Code: report.CodeCAdvisorMissingContainers,
 				Message: fmt.Sprintf("%d of %d running containers have no series in /metrics/cadvisor: %s",
@@ -47,6 +50,28 @@ func Findings(ev *report.KubeletEvidence) []report.Finding {
 		}
 	}
 	return out
+}
+
+// notRegistered is the finding of a kubelet whose cAdvisor sees the
+// node's containers only as raw cgroups: container series without the
+// image/name labels that its containerd handler sets (measured on the
+// local cluster: a node whose containerd serves another socket; the
+// capture is in pkg/kubeletevidence/testdata).
+func notRegistered(ev *report.KubeletEvidence) *report.Finding {
+	m := ev.Metrics
+	if m == nil || m.Registration.State != kubeletevidence.RegistrationNotRegistered {
+		return nil
+	}
+	r := m.Registration
+	msg := fmt.Sprintf("container metrics lack image/name labels: none of the %d container cgroups in /metrics/cadvisor carries them", r.ContainerCgroups)
+	if c := m.Coverage; c != nil && c.Running > 0 {
+		msg += fmt.Sprintf(" (%d of %d running containers unlabeled)", len(c.Unlabeled), c.Running)
+	}
+	msg += ": the kubelet's cAdvisor has no containerd view (its containerd factory did not register when the kubelet started)"
+	if ev.RuntimeEndpoint != "" {
+		msg += "; kubelet uses " + strings.TrimPrefix(ev.RuntimeEndpoint, "unix://")
+	}
+	return &report.Finding{Code: report.CodeCAdvisorNotRegistered, Message: msg}
 }
 
 func shortIDs(ids []string) string {
@@ -74,6 +99,12 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 	}
 	it.Kubelet = ev
 	it.Findings = append(it.Findings, Findings(ev)...)
+	if f := notRegistered(ev); f != nil && it.Verdict != report.Skipped && !strings.Contains(it.Reason, "lack image/name labels") {
+		// The verdict stays: a cAdvisor without a containerd view makes no
+		// containerd call to stall on. The reason says it, unless the
+		// probe's finding about cAdvisor's socket already does.
+		it.Reason += "; " + f.Message
+	}
 	if !ev.Stalled || it.Verdict == report.Skipped {
 		return
 	}
@@ -118,6 +149,9 @@ func ItemWithoutPod(n corev1.Node, ev *report.KubeletEvidence) report.Item {
 		it.Verdict, it.Reason = report.Stalled, "kubelet's cAdvisor stalled: "+ev.Reason
 	case ev.Goroutines != nil && !ev.Goroutines.NeedsResample:
 		it.Verdict, it.Reason = report.Healthy, "kubelet: "+ev.Reason+" (no probe: --no-pod)"
+		if f := notRegistered(ev); f != nil {
+			it.Reason += "; " + f.Message
+		}
 	default:
 		it.Verdict, it.Reason = report.Inconclusive, "kubelet: "+ev.Reason
 	}
