@@ -90,7 +90,6 @@ func NewCheckOptions(streams genericiooptions.IOStreams) *CheckOptions {
 		ConfigFlags:     genericclioptions.NewConfigFlags(true),
 		Image:           version.ProbeImage,
 		ImagePullPolicy: string(corev1.PullIfNotPresent),
-		Socket:          nodeexec.DefaultSocket,
 		NodeTimeout:     nodeexec.DefaultNodeTimeout,
 		Timeout:         defaultTimeout,
 		Concurrency:     nodeexec.DefaultConcurrency,
@@ -174,7 +173,8 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ImagePullPolicy, "image-pull-policy", o.ImagePullPolicy, "image pull policy of the probe pod: Always, IfNotPresent or Never")
 	fs.StringSliceVar(&o.ImagePullSecrets, "image-pull-secret", o.ImagePullSecrets, "image pull secret(s) in the run's namespace, for a private probe image")
 	fs.StringVar(&o.PriorityClassName, "priority-class-name", o.PriorityClassName, "priority class of the probe pods (e.g. system-node-critical on full nodes)")
-	fs.StringVar(&o.Socket, "socket", o.Socket, "containerd socket path on the nodes (its directory is mounted read-only)")
+	fs.StringVar(&o.Socket, "socket", o.Socket, "containerd socket path on every node (its directory is mounted read-only); "+
+		"default: each kubelet's containerRuntimeEndpoint from its /configz, else what the probe discovers under /run")
 	fs.DurationVar(&o.NodeTimeout, "node-timeout", o.NodeTimeout, "budget of one node: pod start plus probe; then the node gets a verdict from evidence")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on the whole run")
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "pod creations in flight")
@@ -294,13 +294,19 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	}
 	prog := newProgressPrinter(o.ErrOut, len(plan.Targets))
 	var kubelet *kubeletRun
+	var socketFor func(context.Context, string) string
 	if o.KubeletEvidence {
-		kubelet = o.startKubeletEvidence(ctx, plan.Targets)
+		configs := o.configs()
+		kubelet = o.startKubeletEvidence(ctx, plan.Targets, configs)
+		if o.Socket == "" {
+			// Each node's pod mounts and probes its kubelet's own socket.
+			socketFor = func(ctx context.Context, node string) string { return configs.Get(ctx, node).RuntimeSocket() }
+		}
 	}
 	var rows sync.WaitGroup
 	var rowsMu sync.Mutex
 	runner := &nodeexec.Runner{
-		Client: o.client, Options: po,
+		Client: o.client, Options: po, SocketFor: socketFor,
 		OnProgress: prog.update,
 		OnResult: func(nr nodeexec.NodeResult) {
 			if stream == nil {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
@@ -30,18 +31,27 @@ type kubeletRun struct {
 	errOut io.Writer
 }
 
-func (o *CheckOptions) collector() *stall.Collector {
-	client := o.evidenceClient
-	if client == nil {
-		client = o.client
+func (o *CheckOptions) kubeletClient() kubernetes.Interface {
+	if o.evidenceClient != nil {
+		return o.evidenceClient
 	}
-	return &stall.Collector{Client: client, Options: stall.Options{
+	return o.client
+}
+
+// configs reads each node's /configz once per run, for the pod path (the
+// kubelet's socket) and the evidence alike.
+func (o *CheckOptions) configs() *stall.Configs {
+	return &stall.Configs{Client: o.kubeletClient()}
+}
+
+func (o *CheckOptions) collector(configs *stall.Configs) *stall.Collector {
+	return &stall.Collector{Client: o.kubeletClient(), Configs: configs, Options: stall.Options{
 		Concurrency: nodeproxy.DefaultConcurrency, IgnoreManagedBy: nodeexec.ManagedByValue}}
 }
 
 // startKubeletEvidence reads every node's kubelet evidence in the
 // background, bounded by ctx (the run's --timeout).
-func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.Node) *kubeletRun {
+func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.Node, configs *stall.Configs) *kubeletRun {
 	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{}, done: map[string]chan struct{}{}, all: make(chan struct{}), errOut: o.ErrOut}
 	byName := map[string]corev1.Node{}
 	names := make([]string, 0, len(nodes))
@@ -49,7 +59,7 @@ func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.
 		byName[n.Name], k.done[n.Name] = n, make(chan struct{})
 		names = append(names, n.Name)
 	}
-	c := o.collector()
+	c := o.collector(configs)
 	go func() {
 		defer close(k.all)
 		nodeproxy.ForEachNode(ctx, names, c.Options.Concurrency, func(ctx context.Context, name string) {
@@ -111,7 +121,7 @@ func warnForbidden(w io.Writer, items []report.Item) {
 // needs no pod permissions, only get on nodes/proxy (and list on nodes and
 // pods): one verdict per node from its kubelet's evidence alone.
 func (o *CheckOptions) runNoPod(ctx context.Context, plan *nodeexec.Plan) error {
-	evs := o.collector().Collect(ctx, plan.Targets)
+	evs := o.collector(nil).Collect(ctx, plan.Targets)
 	rep := report.Build(o.now(), "", plan.Skipped)
 	for _, n := range plan.Targets {
 		rep.Items = append(rep.Items, stall.ItemWithoutPod(n, evs[n.Name]))
