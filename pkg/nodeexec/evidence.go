@@ -27,6 +27,16 @@ type evidence struct {
 // Failures leave the evidence empty: the classifier then says it does not
 // know.
 func gatherEvidence(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState) evidence {
+	return gather(ctx, client, ns, due, true)
+}
+
+// gatherEvents is the early round's share of it: the events alone (the
+// nodes come from the plan), one paged list for every pod due.
+func gatherEvents(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState) evidence {
+	return gather(ctx, client, ns, due, false)
+}
+
+func gather(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState, withNodes bool) evidence {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), evidenceTimeout)
 	defer cancel()
 	ev := evidence{events: map[string][]corev1.Event{}, nodes: map[string]*corev1.Node{}, gone: map[string]bool{}}
@@ -58,7 +68,9 @@ func gatherEvidence(ctx context.Context, client kubernetes.Interface, ns string,
 		}
 		return nil
 	})
-	if len(due) <= nodeGetMax {
+	switch {
+	case !withNodes:
+	case len(due) <= nodeGetMax:
 		for _, st := range due {
 			g.Go(func() error {
 				n, err := client.CoreV1().Nodes().Get(ctx, st.node, metav1.GetOptions{})
@@ -73,7 +85,7 @@ func gatherEvidence(ctx context.Context, client kubernetes.Interface, ns string,
 				return nil
 			})
 		}
-	} else {
+	default:
 		g.Go(func() error {
 			nodes, err := listNodes(ctx, client, "")
 			if err != nil {

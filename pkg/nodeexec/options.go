@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -90,6 +91,14 @@ func (o Options) probeTimeout() time.Duration {
 	return max(o.NodeTimeout*2/3, time.Second).Truncate(time.Second)
 }
 
+// earlyDelay is how long a pod may be pending before the run looks at its
+// events and its node for a verdict that need not wait for --node-timeout
+// (and again as often until the deadline): a third of the node's budget,
+// within 5 s (a healthy probe pod starts in about 2 s) and 20 s.
+func (o Options) earlyDelay() time.Duration {
+	return min(max(o.NodeTimeout/3, 5*time.Second), 20*time.Second)
+}
+
 // Validate checks the options without I/O and reports every problem.
 func (o Options) Validate() error {
 	var errs []error
@@ -106,6 +115,9 @@ func (o Options) Validate() error {
 	}
 	if o.Socket != "" && (!path.IsAbs(o.Socket) || path.Clean(o.Socket) != o.Socket || o.Socket == "/") {
 		errs = append(errs, fmt.Errorf("--socket must be a clean absolute path to a socket file, got %q", o.Socket))
+	}
+	if strings.HasSuffix(o.Socket, ".ttrpc") {
+		errs = append(errs, fmt.Errorf("--socket %s is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, %s", o.Socket, strings.TrimSuffix(o.Socket, ".ttrpc")))
 	}
 	if o.RunID == "" {
 		errs = append(errs, errors.New("run id must not be empty"))

@@ -28,6 +28,9 @@ const (
 	// evidenceBatch: nodes whose budget ends within this of another's are
 	// classified in the same round.
 	evidenceBatch = 250 * time.Millisecond
+	// earlyBatch: pods whose early check falls within this of another's
+	// share one events list (the early rounds are not time critical).
+	earlyBatch = 2 * time.Second
 	// logFetches bounds fallback log reads in flight.
 	logFetches = 4
 	// finishedDeletes bounds deletes of finished pods in flight.
@@ -77,6 +80,11 @@ type nodeState struct {
 	pod      *corev1.Pod // as built, then as last seen
 	created  time.Time
 	deadline time.Time
+	// early is when the pod, if still pending, is next looked at for
+	// evidence that decides the node before its deadline (zero: not
+	// again); planNode is the node as the plan listed it.
+	early    time.Time
+	planNode *corev1.Node
 	done     bool
 	fetching bool
 }
@@ -109,7 +117,7 @@ func (r *Runner) Run(ctx context.Context, targets []corev1.Node) (results []Node
 	byPod := map[string]*nodeState{}
 	var order []*nodeState
 	for _, n := range targets {
-		s := &nodeState{node: n.Name, pod: PodFor(n.Name, o)}
+		s := &nodeState{node: n.Name, pod: PodFor(n.Name, o), planNode: n.DeepCopy()}
 		byPod[s.pod.Name] = s
 		order = append(order, s)
 	}
@@ -283,6 +291,7 @@ func (s *runState) onCreated(ctx context.Context, c createResult) {
 		return
 	}
 	st.created, st.deadline = c.at, c.at.Add(s.Options.NodeTimeout)
+	st.early = c.at.Add(s.Options.earlyDelay())
 	if st.pod.ResourceVersion == "" && c.pod != nil {
 		st.pod = c.pod // the pod as created, until the watch shows it
 	}
@@ -365,7 +374,59 @@ func (s *runState) readLog(ctx context.Context, pod *corev1.Pod) (*checks.Result
 
 // expire classifies every node whose budget ran out (or all pending nodes
 // when the run ended) from one round of evidence.
+// early looks again at pods still pending at their early check: one
+// events list for all of them, the nodes as the plan listed them. Evidence
+// that already decides the node (the kubelet's sandbox deadline, a socket
+// directory that does not exist, a node whose runtime is down or whose
+// kubelet stopped posting) ends its wait
+// now rather than at --node-timeout; anything else waits on, and is looked
+// at again one early delay later.
+func (s *runState) early(ctx context.Context) {
+	s.drainEvents(ctx)
+	now := s.clk.Now()
+	var due []*nodeState
+	for _, st := range s.order {
+		if st.done || st.fetching || st.early.IsZero() || now.Add(earlyBatch).Before(st.early) {
+			continue
+		}
+		due = append(due, st)
+	}
+	if len(due) == 0 {
+		return
+	}
+	ev := gatherEvents(ctx, s.Client, s.Options.Namespace, due)
+	s.drainEvents(ctx)
+	for _, st := range due {
+		if st.done {
+			continue
+		}
+		st.early = now.Add(s.Options.earlyDelay())
+		if !st.early.Add(earlyBatch).Before(st.deadline) {
+			st.early = time.Time{} // the deadline comes first
+		}
+		if st.pod.ResourceVersion == "" {
+			continue // never seen by the watch: nothing to read yet
+		}
+		c := ClassifyPending(Observation{Pod: st.pod, Events: ev.events[st.pod.Name], Node: st.planNode,
+			Image: s.Options.Image, Created: st.created, Now: now})
+		if decidesEarly[c.Code] {
+			s.finish(st, NodeResult{Classification: &c})
+		}
+	}
+}
+
+// decidesEarly are the classifications that no later evidence would
+// change: waiting for the node's deadline would only delay the report. An
+// image pull that failed once is not among them (the kubelet retries, and
+// a retry may succeed within the budget); the definitive pull failures are
+// decided from the watch already (EarlyVerdict).
+var decidesEarly = map[Code]bool{
+	CodeSandboxTimeout: true, CodeSocketDirMissing: true,
+	CodeRuntimeDown: true, CodeNodeNotPosting: true,
+}
+
 func (s *runState) expire(ctx context.Context, runEnded bool) {
+	s.early(ctx)
 	s.drainEvents(ctx)
 	now := s.clk.Now()
 	var due []*nodeState
@@ -435,6 +496,9 @@ func (s *runState) resetTimer(t clock.Timer) {
 	for _, st := range s.order {
 		if !st.done && !st.created.IsZero() && (next.IsZero() || st.deadline.Before(next)) {
 			next = st.deadline
+		}
+		if !st.done && !st.early.IsZero() && (next.IsZero() || st.early.Before(next)) {
+			next = st.early
 		}
 	}
 	if next.IsZero() {

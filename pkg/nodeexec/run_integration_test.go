@@ -323,3 +323,61 @@ func TestIntegrationSocketPerNode(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationEarlyVerdicts: evidence that already decides a node (the
+// kubelet's sandbox deadline event, a node whose runtime is down) ends the
+// node's wait at its early check, a third of --node-timeout; a pod with
+// nothing to say still waits for the whole budget. It failed before the
+// early rounds: every pending node took the full 15 s.
+func TestIntegrationEarlyVerdicts(t *testing.T) {
+	s := realServer(t)
+	admin := s.ClientT(t)
+	ns := apiservertest.Namespace(t, admin, nil)
+	down := newNode("early-down").ready(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down").P()
+	apiservertest.Nodes(t, admin, down, newNode("early-sandbox").P(), newNode("early-ok").P(), newNode("early-silent").P())
+	apiservertest.SimulateKubelet(t, admin, ns, ManagedSelector(), map[string]apiservertest.Behavior{
+		"early-down":    apiservertest.Silent,
+		"early-sandbox": apiservertest.SandboxTimeout,
+		"early-ok":      apiservertest.FinishWith(apiservertest.ProbeResult("early-ok", checks.Healthy, "ok"), 0),
+		"early-silent":  apiservertest.Silent,
+	})
+	plan, err := NewPlan(context.Background(), admin, []string{"early-down", "early-sandbox", "early-ok", "early-silent"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := runOptions(ns, "early")
+	o.NodeTimeout = 15 * time.Second // early checks every 5 s
+	results, err := (&Runner{Client: admin, Options: o}).Run(context.Background(), plan.Targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	took := map[string]time.Duration{}
+	for _, nr := range results {
+		took[nr.Node] = time.Duration(nr.DurationMs) * time.Millisecond
+		switch {
+		case nr.Result != nil:
+			got[nr.Node] = string(nr.Result.Verdict)
+		case nr.Classification != nil:
+			got[nr.Node] = string(nr.Classification.Verdict) + " " + string(nr.Classification.Code)
+		}
+	}
+	want := map[string]string{
+		"early-down": "Unresponsive RuntimeDown", "early-sandbox": "Unresponsive SandboxTimeout",
+		"early-ok": "Healthy", "early-silent": "Inconclusive PodStartTimeout",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("verdicts (-want +got):\n%s", diff)
+	}
+	for _, n := range []string{"early-down", "early-sandbox"} {
+		if d := took[n]; d < 4*time.Second || d > 9*time.Second {
+			t.Errorf("%s decided after %s, want at its early check (~5 s), not at --node-timeout %s", n, d, o.NodeTimeout)
+		}
+	}
+	if d := took["early-silent"]; d < o.NodeTimeout-time.Second {
+		t.Errorf("early-silent decided after %s, want the whole budget %s (nothing decides it early)", d, o.NodeTimeout)
+	}
+	if left := remainingPods(t, admin, ns); len(left) > 0 {
+		t.Errorf("pods left: %v", left)
+	}
+}
