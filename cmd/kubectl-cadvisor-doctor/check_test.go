@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
+	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/internal/apiservertest"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
@@ -237,20 +238,43 @@ func TestIntegrationCheckCommand(t *testing.T) {
 		}
 		assertNoPods(t, c, bns)
 	})
-	t.Run("cleanup removes leftovers", func(t *testing.T) {
-		o := nodeexec.Options{Namespace: ns, Image: "x", ImagePullPolicy: corev1.PullNever, Socket: nodeexec.DefaultSocket,
-			RunID: "left1", NodeTimeout: time.Minute}
-		if _, err := admin.CoreV1().Pods(ns).Create(context.Background(), nodeexec.PodFor("cmd-gone", o), metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
+	t.Run("cleanup removes leftovers, not a run in progress", func(t *testing.T) {
+		leftover := func(runID string, deadline time.Duration) {
+			t.Helper()
+			o := nodeexec.Options{Namespace: ns, Image: "x", ImagePullPolicy: corev1.PullNever, Socket: nodeexec.DefaultSocket,
+				RunID: runID, NodeTimeout: time.Minute}
+			p := nodeexec.PodFor("cmd-gone", o)
+			p.Spec.ActiveDeadlineSeconds = ptr.To(int64(deadline.Seconds()))
+			if _, err := admin.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
 		}
+		// "over1" ended its pods' lives (1 s deadline); "live1" (90 s, what
+		// check sets for --node-timeout 60s) may still be running.
+		leftover("over1", time.Second)
+		leftover("live1", 90*time.Second)
+		time.Sleep(1500 * time.Millisecond)
 		code, out, stderr := c.run(context.Background(), "cleanup", "--wait", "1s")
+		if code != 0 || out != "deleted 1 pod(s) in all namespaces (1 force-deleted)\n" ||
+			!strings.Contains(stderr, "skipped run live1: 1 pod(s) in "+ns) || !strings.Contains(stderr, "pass --run-id live1") {
+			t.Errorf("exit %d, stdout %q, stderr %q; want over1 deleted and live1 named as skipped", code, out, stderr)
+		}
+		code, out, stderr = c.run(context.Background(), "cleanup", "-n", ns)
+		if code != 0 || out != "deleted no pod in namespace "+ns+": 1 pod(s) of runs that may be in progress left alone\n" {
+			t.Errorf("cleanup with only a live run: exit %d, stdout %q, stderr %q", code, out, stderr)
+		}
+		code, out, stderr = c.run(context.Background(), "cleanup", "--run-id", "live1", "--wait", "1s")
 		if code != 0 || out != "deleted 1 pod(s) in all namespaces (1 force-deleted)\n" {
-			t.Errorf("exit %d, stdout %q, stderr %q", code, out, stderr)
+			t.Errorf("cleanup --run-id live1: exit %d, stdout %q, stderr %q", code, out, stderr)
 		}
 		assertNoPods(t, c, ns)
 		code, out, _ = c.run(context.Background(), "cleanup", "-n", ns)
 		if code != 0 || out != "no cadvisor-doctor pods in namespace "+ns+"\n" {
 			t.Errorf("second cleanup: exit %d, stdout %q", code, out)
+		}
+		code, _, stderr = c.run(context.Background(), "cleanup", "-n", "nope")
+		if code == 0 || !strings.Contains(stderr, `error: namespace "nope" not found`) {
+			t.Errorf("cleanup -n nope: exit %d, stderr %q; want the namespace named missing", code, stderr)
 		}
 	})
 }

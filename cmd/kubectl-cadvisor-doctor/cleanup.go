@@ -6,10 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes"
@@ -26,10 +30,15 @@ type CleanupOptions struct {
 	RunID   string
 	Timeout time.Duration
 	Wait    time.Duration
+	// IncludeLive also deletes the pods of runs that may still be going.
+	IncludeLive bool
 
 	// Set by Complete: "" means every namespace.
 	namespace string
 	client    kubernetes.Interface
+
+	// now is the clock pods' ages are read against; tests fix it.
+	now func() time.Time
 
 	genericiooptions.IOStreams
 }
@@ -40,6 +49,7 @@ func NewCleanupOptions(streams genericiooptions.IOStreams) *CleanupOptions {
 		ConfigFlags: genericclioptions.NewConfigFlags(true),
 		Timeout:     30 * time.Second,
 		Wait:        5 * time.Second,
+		now:         time.Now,
 		IOStreams:   streams,
 	}
 }
@@ -54,7 +64,12 @@ func newCleanupCmd(streams genericiooptions.IOStreams) *cobra.Command {
 A check run deletes its own pods on every exit path; cleanup is for a run
 that was killed (SIGKILL, a lost laptop) or whose API server was
 unreachable at the end. Pods stuck Terminating on a node whose runtime is
-frozen are force-deleted (grace period 0) after --wait.`,
+frozen are force-deleted (grace period 0) after --wait.
+
+A run whose newest pod is younger than that pod's activeDeadlineSeconds
+(--node-timeout + 30s) may still be in progress (someone else's check):
+its pods are left alone and named, unless --run-id names that run or
+--include-live is given.`,
 		Example: `  kubectl cadvisor-doctor cleanup
   kubectl cadvisor-doctor cleanup -n cadvisor-doctor --run-id 4x7kq2mz`,
 		Args: cobra.NoArgs,
@@ -81,6 +96,7 @@ func (o *CleanupOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.RunID, "run-id", o.RunID, "delete only the pods of this run (label "+nodeexec.RunIDLabel+")")
 	fs.DurationVar(&o.Timeout, "timeout", o.Timeout, "bound on the whole cleanup")
 	fs.DurationVar(&o.Wait, "wait", o.Wait, "how long a graceful delete may take before the pod is force-deleted")
+	fs.BoolVar(&o.IncludeLive, "include-live", o.IncludeLive, "also delete the pods of runs that may still be in progress (pods younger than their activeDeadlineSeconds)")
 }
 
 // Complete resolves the namespace (only an explicit -n narrows it) and
@@ -135,14 +151,111 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 	if o.namespace != "" {
 		where = "in namespace " + o.namespace
 	}
-	res, err := nodeexec.Cleanup(ctx, o.client, nodeexec.CleanupOptions{Namespace: o.namespace, Selector: o.selector(), Wait: o.Wait})
-	if err != nil {
+	if o.namespace != "" {
+		// A namespace that does not exist has no leftovers either, but a
+		// mistyped -n must not read as "all clean".
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		_, err := o.client.CoreV1().Namespaces().Get(rctx, o.namespace, metav1.GetOptions{})
+		cancel()
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("namespace %q not found: check -n (cleanup without -n looks in every namespace)", o.namespace)
+		}
+	}
+	selectors, skipped := []string{o.selector()}, 0
+	if o.RunID == "" && !o.IncludeLive {
+		var err error
+		if selectors, skipped, err = o.finishedRuns(ctx); err != nil {
+			return fmt.Errorf("cleanup %s: %w", where, err)
+		}
+	}
+	var res nodeexec.CleanupResult
+	var errs []error
+	for _, sel := range selectors {
+		r, err := nodeexec.Cleanup(ctx, o.client, nodeexec.CleanupOptions{Namespace: o.namespace, Selector: sel, Wait: o.Wait})
+		res.Found, res.Forced = res.Found+r.Found, res.Forced+r.Forced
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cleanup %s: %w", where, err)
 	}
-	if res.Found == 0 {
-		_, err = fmt.Fprintf(o.Out, "no cadvisor-doctor pods %s\n", where)
+	switch {
+	case res.Found == 0 && skipped > 0:
+		_, err := fmt.Fprintf(o.Out, "deleted no pod %s: %d pod(s) of runs that may be in progress left alone\n", where, skipped)
+		return err
+	case res.Found == 0:
+		_, err := fmt.Fprintf(o.Out, "no cadvisor-doctor pods %s\n", where)
 		return err
 	}
-	_, err = fmt.Fprintf(o.Out, "deleted %d pod(s) %s (%d force-deleted)\n", res.Found, where, res.Forced)
+	_, err := fmt.Fprintf(o.Out, "deleted %d pod(s) %s (%d force-deleted)\n", res.Found, where, res.Forced)
 	return err
+}
+
+// finishedRuns lists the managed pods and returns one selector per run
+// that cannot still be in progress, and says on stderr which runs it
+// leaves alone. A run's pod lives at most its activeDeadlineSeconds (the
+// kubelet ends it then, and the run deletes it at --node-timeout), so a run
+// whose pods are all older than theirs is over: a check that is still
+// going never keeps a pod that long. Pods of a live run, deleted under it,
+// would turn its nodes Inconclusive (PodDeleted).
+func (o *CleanupOptions) finishedRuns(ctx context.Context) (selectors []string, skipped int, err error) {
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	list, err := o.client.CoreV1().Pods(o.namespace).List(rctx, metav1.ListOptions{LabelSelector: nodeexec.ManagedSelector()})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list pods: %w", err)
+	}
+	type run struct {
+		pods   int
+		live   bool
+		newest time.Duration
+		where  map[string]bool
+	}
+	runs := map[string]*run{}
+	var ids []string
+	now := o.now()
+	for _, p := range list.Items {
+		id := p.Labels[nodeexec.RunIDLabel]
+		r := runs[id]
+		if r == nil {
+			r = &run{newest: -1, where: map[string]bool{}}
+			runs[id] = r
+			ids = append(ids, id)
+		}
+		r.pods++
+		r.where[p.Namespace] = true
+		age := now.Sub(p.CreationTimestamp.Time)
+		if r.newest < 0 || age < r.newest {
+			r.newest = age
+		}
+		if d := p.Spec.ActiveDeadlineSeconds; d != nil && age < time.Duration(*d)*time.Second && p.DeletionTimestamp == nil {
+			r.live = true
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r := runs[id]
+		switch {
+		case id == "":
+			// Not from a check (no run id): nothing says it is in use.
+			selectors = append(selectors, nodeexec.ManagedSelector()+",!"+nodeexec.RunIDLabel)
+		case r.live:
+			skipped += r.pods
+			fmt.Fprintf(o.ErrOut, "skipped run %s: %d pod(s) in %s, the newest %s old, may still be in use by a check in progress; "+
+				"pass --run-id %s (or --include-live) to delete them anyway\n", id, r.pods, strings.Join(sortedKeys(r.where), ", "), r.newest.Round(time.Second), id)
+		default:
+			selectors = append(selectors, nodeexec.RunSelector(id))
+		}
+	}
+	return selectors, skipped, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
