@@ -77,6 +77,7 @@ func TestProbeBadInput(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, "error: unknown flag: --bogus"},
 		{"bad duration", []string{"--slow", "fast"}, `error: invalid argument "fast" for "--slow" flag`},
 		{"argument", []string{"extra"}, `error: unknown command "extra" for "kubectl cadvisor-doctor probe"`},
+		{"relative socket", []string{"--socket", "containerd.sock"}, `error: --socket must be an absolute path, got "containerd.sock"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runProbe(t, tc.args...)
@@ -90,6 +91,18 @@ func TestProbeBadInput(t *testing.T) {
 				t.Errorf("stderr %q, want a first line starting %q", errOut, tc.want)
 			}
 		})
+	}
+}
+
+// TestProbeEveryUsageErrorPrefixed: several bad flags give one "error:"
+// line each (only the first had the prefix before).
+func TestProbeEveryUsageErrorPrefixed(t *testing.T) {
+	code, _, errOut := runProbe(t, "--timeout", "0s", "--concurrency", "0", "--socket", "rel.sock")
+	want := "error: --timeout must be positive, got 0s\n" +
+		"error: --concurrency must be at least 1, got 0\n" +
+		"error: --socket must be an absolute path, got \"rel.sock\"\n"
+	if code != 2 || errOut != want {
+		t.Errorf("exit %d, stderr:\n%s\nwant:\n%s", code, errOut, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -37,13 +38,26 @@ func run(ctx context.Context, streams genericiooptions.IOStreams, args []string)
 		return 0
 	case errors.As(err, &ee):
 		if ee.err != nil {
-			fmt.Fprintln(streams.ErrOut, "error:", ee.err)
+			printError(streams.ErrOut, ee.err)
 		}
 		return ee.code
 	default:
-		fmt.Fprintln(streams.ErrOut, "error:", err)
+		printError(streams.ErrOut, err)
 		return 2
 	}
+}
+
+// printError writes one "error: ..." line per problem: Validate reports
+// every bad flag at once (errors.Join), and each gets its own prefix, as
+// kubectl prints them.
+func printError(w io.Writer, err error) {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			printError(w, e)
+		}
+		return
+	}
+	fmt.Fprintln(w, "error:", err)
 }
 
 func newRootCmd(streams genericiooptions.IOStreams) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -84,6 +85,11 @@ func (c Config) Validate() error {
 	for _, p := range []struct{ flag, v string }{{"--socket", c.Socket}, {"--cadvisor-socket", c.CadvisorSocket}, {"--host-root", c.HostRoot}} {
 		if p.v != "" && !filepath.IsAbs(p.v) {
 			errs = append(errs, fmt.Errorf("%s must be an absolute path, got %q", p.flag, p.v))
+		}
+	}
+	for _, p := range []struct{ flag, v string }{{"--socket", c.Socket}, {"--cadvisor-socket", c.CadvisorSocket}} {
+		if strings.HasSuffix(p.v, ".ttrpc") {
+			errs = append(errs, fmt.Errorf("%s %s is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, %s", p.flag, p.v, strings.TrimSuffix(p.v, ".ttrpc")))
 		}
 	}
 	return errors.Join(errs...)

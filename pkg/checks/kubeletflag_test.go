@@ -68,6 +68,8 @@ func TestConfigRejectsRelativePaths(t *testing.T) {
 		{func(c *Config) { c.Socket = "run/containerd/containerd.sock" }, "--socket must be an absolute path"},
 		{func(c *Config) { c.CadvisorSocket = "containerd.sock" }, "--cadvisor-socket must be an absolute path"},
 		{func(c *Config) { c.HostRoot = "host" }, "--host-root must be an absolute path"},
+		{func(c *Config) { c.Socket = "/run/containerd/containerd.sock.ttrpc" },
+			"--socket /run/containerd/containerd.sock.ttrpc is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, /run/containerd/containerd.sock"},
 	} {
 		c := NewConfig()
 		tc.mod(&c)

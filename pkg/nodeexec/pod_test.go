@@ -135,6 +135,8 @@ func TestOptionsValidate(t *testing.T) {
 	}{
 		{"valid", func(*Options) {}, ""},
 		{"socket per node", func(o *Options) { o.Socket = "" }, ""},
+		{"ttrpc socket", func(o *Options) { o.Socket = "/run/containerd/containerd.sock.ttrpc" },
+			"--socket /run/containerd/containerd.sock.ttrpc is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, /run/containerd/containerd.sock"},
 		{"relative socket", func(o *Options) { o.Socket = "run/containerd.sock" }, `--socket must be a clean absolute path to a socket file, got "run/containerd.sock"`},
 		{"bad pull policy", func(o *Options) { o.ImagePullPolicy = "Sometimes" }, `--image-pull-policy must be Always, IfNotPresent or Never, got "Sometimes"`},
 		{"every problem at once", func(o *Options) { o.Image = ""; o.Concurrency = 0; o.NodeTimeout = time.Second },
