@@ -384,13 +384,9 @@ func (s *runState) readLog(ctx context.Context, pod *corev1.Pod) (*checks.Result
 func (s *runState) early(ctx context.Context) {
 	s.drainEvents(ctx)
 	now := s.clk.Now()
-	var due []*nodeState
-	for _, st := range s.order {
-		if st.done || st.fetching || st.early.IsZero() || now.Add(earlyBatch).Before(st.early) {
-			continue
-		}
-		due = append(due, st)
-	}
+	due := s.pending(func(st *nodeState) bool {
+		return !st.fetching && !st.early.IsZero() && !now.Add(earlyBatch).Before(st.early)
+	})
 	if len(due) == 0 {
 		return
 	}
@@ -425,20 +421,30 @@ var decidesEarly = map[Code]bool{
 	CodeRuntimeDown: true, CodeNodeNotPosting: true,
 }
 
-func (s *runState) expire(ctx context.Context, runEnded bool) {
-	s.early(ctx)
-	s.drainEvents(ctx)
-	now := s.clk.Now()
-	var due []*nodeState
+// pending returns the nodes without a result for which due holds.
+func (s *runState) pending(due func(*nodeState) bool) []*nodeState {
+	var out []*nodeState
 	for _, st := range s.order {
-		if st.done || (st.fetching && !runEnded) {
-			continue
-		}
-		// Deadlines a moment apart share one round of evidence requests.
-		if runEnded || (!st.created.IsZero() && !now.Add(evidenceBatch).Before(st.deadline)) {
-			due = append(due, st)
+		if !st.done && due(st) {
+			out = append(out, st)
 		}
 	}
+	return out
+}
+
+func (s *runState) expire(ctx context.Context, runEnded bool) {
+	if !runEnded {
+		s.early(ctx) // the final round below covers every node anyway
+	}
+	s.drainEvents(ctx)
+	now := s.clk.Now()
+	due := s.pending(func(st *nodeState) bool {
+		if runEnded {
+			return true
+		}
+		// Deadlines a moment apart share one round of evidence requests.
+		return !st.fetching && !st.created.IsZero() && !now.Add(evidenceBatch).Before(st.deadline)
+	})
 	if len(due) == 0 {
 		return
 	}
