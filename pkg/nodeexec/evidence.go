@@ -30,10 +30,10 @@ func gatherEvidence(ctx context.Context, client kubernetes.Interface, ns string,
 	return gather(ctx, client, ns, due, true)
 }
 
-// gatherEvents is the early round's share of it: the events alone (the
-// nodes come from the plan), one paged list for every pod due.
-func gatherEvents(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState) evidence {
-	return gather(ctx, client, ns, due, false)
+// gatherEvents is the early round's share of it: one paged events list
+// for every pod due, and the nodes one by one only when withNodes.
+func gatherEvents(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState, withNodes bool) evidence {
+	return gather(ctx, client, ns, due, withNodes)
 }
 
 func gather(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState, withNodes bool) evidence {

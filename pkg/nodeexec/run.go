@@ -375,7 +375,8 @@ func (s *runState) readLog(ctx context.Context, pod *corev1.Pod) (*checks.Result
 // expire classifies every node whose budget ran out (or all pending nodes
 // when the run ended) from one round of evidence.
 // early looks again at pods still pending at their early check: one
-// events list for all of them, the nodes as the plan listed them. Evidence
+// events list for all of them, and their nodes (read again when they are
+// few, else as the plan listed them). Evidence
 // that already decides the node (the kubelet's sandbox deadline, a socket
 // directory that does not exist, a node whose runtime is down or whose
 // kubelet stopped posting) ends its wait
@@ -390,7 +391,11 @@ func (s *runState) early(ctx context.Context) {
 	if len(due) == 0 {
 		return
 	}
-	ev := gatherEvents(ctx, s.Client, s.Options.Namespace, due)
+	// A few nodes are read again (one get each): a runtime that froze
+	// after the plan shows in their Ready condition before the deadline.
+	// More than that, and the plan's nodes stand in: early rounds must not
+	// list every node of a big cluster again and again.
+	ev := gatherEvents(ctx, s.Client, s.Options.Namespace, due, len(due) <= nodeGetMax)
 	s.drainEvents(ctx)
 	for _, st := range due {
 		if st.done {
@@ -403,7 +408,11 @@ func (s *runState) early(ctx context.Context) {
 		if st.pod.ResourceVersion == "" {
 			continue // never seen by the watch: nothing to read yet
 		}
-		c := ClassifyPending(Observation{Pod: st.pod, Events: ev.events[st.pod.Name], Node: st.planNode,
+		node := st.planNode
+		if n := ev.nodes[st.node]; n != nil {
+			node = n
+		}
+		c := ClassifyPending(Observation{Pod: st.pod, Events: ev.events[st.pod.Name], Node: node, NodeGone: ev.gone[st.node],
 			Image: s.Options.Image, Created: st.created, Now: now})
 		if decidesEarly[c.Code] {
 			s.finish(st, NodeResult{Classification: &c})
@@ -418,7 +427,7 @@ func (s *runState) early(ctx context.Context) {
 // decided from the watch already (EarlyVerdict).
 var decidesEarly = map[Code]bool{
 	CodeSandboxTimeout: true, CodeSocketDirMissing: true,
-	CodeRuntimeDown: true, CodeNodeNotPosting: true,
+	CodeRuntimeDown: true, CodeNodeNotPosting: true, CodeNodeGone: true,
 }
 
 // pending returns the nodes without a result for which due holds.

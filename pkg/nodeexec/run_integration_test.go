@@ -334,14 +334,28 @@ func TestIntegrationEarlyVerdicts(t *testing.T) {
 	admin := s.ClientT(t)
 	ns := apiservertest.Namespace(t, admin, nil)
 	down := newNode("early-down").ready(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down").P()
-	apiservertest.Nodes(t, admin, down, newNode("early-sandbox").P(), newNode("early-ok").P(), newNode("early-silent").P())
+	apiservertest.Nodes(t, admin, down, newNode("early-sandbox").P(), newNode("early-ok").P(), newNode("early-silent").P(), newNode("early-turns").P())
+	// early-turns is Ready when the run plans it; its runtime goes down as
+	// its pod arrives (the kubelet's status says so a moment later).
+	turnsDown := func(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, report func(error)) {
+		n, err := c.CoreV1().Nodes().Get(ctx, pod.Spec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			report(err)
+			return
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady", Message: "container runtime is down"}}
+		if _, err := c.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{}); err != nil && ctx.Err() == nil {
+			report(err)
+		}
+	}
 	apiservertest.SimulateKubelet(t, admin, ns, ManagedSelector(), map[string]apiservertest.Behavior{
+		"early-turns":   turnsDown,
 		"early-down":    apiservertest.Silent,
 		"early-sandbox": apiservertest.SandboxTimeout,
 		"early-ok":      apiservertest.FinishWith(apiservertest.ProbeResult("early-ok", checks.Healthy, "ok"), 0),
 		"early-silent":  apiservertest.Silent,
 	})
-	plan, err := NewPlan(context.Background(), admin, []string{"early-down", "early-sandbox", "early-ok", "early-silent"}, "")
+	plan, err := NewPlan(context.Background(), admin, []string{"early-down", "early-sandbox", "early-ok", "early-silent", "early-turns"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,12 +378,12 @@ func TestIntegrationEarlyVerdicts(t *testing.T) {
 	}
 	want := map[string]string{
 		"early-down": "Unresponsive RuntimeDown", "early-sandbox": "Unresponsive SandboxTimeout",
-		"early-ok": "Healthy", "early-silent": "Inconclusive PodStartTimeout",
+		"early-ok": "Healthy", "early-silent": "Inconclusive PodStartTimeout", "early-turns": "Unresponsive RuntimeDown",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("verdicts (-want +got):\n%s", diff)
 	}
-	for _, n := range []string{"early-down", "early-sandbox"} {
+	for _, n := range []string{"early-down", "early-sandbox", "early-turns"} {
 		if d := took[n]; d < 4*time.Second || d > 9*time.Second {
 			t.Errorf("%s decided after %s, want at its early check (~5 s), not at --node-timeout %s", n, d, o.NodeTimeout)
 		}
