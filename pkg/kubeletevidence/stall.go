@@ -50,6 +50,16 @@ type Assessment struct {
 	// them by runtimeRequestTimeout; many or long ones mean a slow runtime.
 	CRIBlocked     int           `json:"criBlocked"`
 	CRILongestWait time.Duration `json:"criLongestWait"`
+	// CRIStuck counts the kubelet's CRI reads (criReads: the status and
+	// list calls its pod workers and PLEG make all the time, which a
+	// healthy containerd answers in milliseconds) known to have waited the
+	// threshold or longer; CRIStuckCall is the longest of them. That is a
+	// runtime that does not answer, whatever its Ready condition says yet
+	// (the kubelet reports "container runtime is down" only after its
+	// runtimeRequestTimeout, 2 minutes by default).
+	CRIStuck     int           `json:"criStuck,omitempty"`
+	CRIStuckWait time.Duration `json:"criStuckWait,omitempty"`
+	CRIStuckCall *BlockedCall  `json:"criStuckCall,omitempty"`
 	// LockWaiters: goroutines parked on cAdvisor's manager locks (readers
 	// queued behind a stuck call with cAdvisor <= v0.54).
 	LockWaiters int  `json:"lockWaiters"`
@@ -97,12 +107,22 @@ func Assess(samples []Sample, threshold time.Duration) Assessment {
 	d := samples[len(samples)-1].Dump
 	a.Truncated, a.LockWaiters = d.Truncated, len(d.LockWaiters)
 	groups := map[string]*CallGroup{}
+	criReadsSeen := false
 	for i := range d.Blocked {
 		c := d.Blocked[i]
 		w := WaitLowerBound(samples, c)
 		if c.Kind == KindCRI {
 			a.CRIBlocked++
 			a.CRILongestWait = max(a.CRILongestWait, w)
+			if criReads[c.GRPCMethod] {
+				criReadsSeen = true
+				if w >= threshold {
+					a.CRIStuck++
+					if a.CRIStuckCall == nil || w > a.CRIStuckWait {
+						a.CRIStuckCall, a.CRIStuckWait = &d.Blocked[i], w
+					}
+				}
+			}
 			continue
 		}
 		a.Blocked++
@@ -128,7 +148,10 @@ func Assess(samples []Sample, threshold time.Duration) Assessment {
 		return a.Calls[i].GRPCMethod+a.Calls[i].Site < a.Calls[j].GRPCMethod+a.Calls[j].Site
 	})
 	a.Stalled = a.Blocked > 0 && a.LongestWait >= threshold
-	a.NeedsResample = a.Blocked > 0 && !a.Stalled
+	// A CRI read in flight that no sample proves stuck is resampled too:
+	// a healthy runtime answers it within milliseconds, so in the second
+	// dump it is gone, and a hung one shows the same call again.
+	a.NeedsResample = !a.Stalled && (a.Blocked > 0 || (criReadsSeen && a.CRIStuck == 0))
 	a.Reason = a.reason(threshold)
 	return a
 }
@@ -136,6 +159,9 @@ func Assess(samples []Sample, threshold time.Duration) Assessment {
 func (a Assessment) reason(threshold time.Duration) string {
 	if a.Blocked == 0 {
 		r := "no goroutine blocked in a containerd call"
+		if a.CRIStuck > 0 {
+			return r + "; " + a.CRIStuckReason()
+		}
 		if a.CRIBlocked > 0 {
 			r += fmt.Sprintf("; %d CRI call(s) in flight, longest %s", a.CRIBlocked, waitText(a.CRILongestWait))
 		}
@@ -158,6 +184,37 @@ func (a Assessment) reason(threshold time.Duration) string {
 		fmt.Fprintf(&b, "; %d goroutine(s) waiting on cAdvisor's manager lock", a.LockWaiters)
 	}
 	return b.String()
+}
+
+// CRIStuckReason says which of the kubelet's CRI reads are stuck, for a
+// reason line; "" when none is.
+func (a Assessment) CRIStuckReason() string {
+	if a.CRIStuck == 0 || a.CRIStuckCall == nil {
+		return ""
+	}
+	return fmt.Sprintf("the kubelet's CRI calls to containerd are stuck: %d read(s) blocked, longest %s in %s (%d CRI call(s) in flight)",
+		a.CRIStuck, waitText(a.CRIStuckWait), a.CRIStuckCall.GRPCMethod, a.CRIBlocked)
+}
+
+// criReads are the CRI runtime calls that only read state: the kubelet's
+// pod workers, PLEG and stats make them all the time and a healthy runtime
+// answers them in milliseconds. Calls that may take long by design (image
+// pulls, exec and attach, sandbox creation with its CNI plugins, stopping a
+// container within its grace period) are not among them.
+var criReads = map[string]bool{
+	"/runtime.v1.RuntimeService/Version":               true,
+	"/runtime.v1.RuntimeService/Status":                true,
+	"/runtime.v1.RuntimeService/ListPodSandbox":        true,
+	"/runtime.v1.RuntimeService/PodSandboxStatus":      true,
+	"/runtime.v1.RuntimeService/ListContainers":        true,
+	"/runtime.v1.RuntimeService/ContainerStatus":       true,
+	"/runtime.v1.RuntimeService/ListContainerStats":    true,
+	"/runtime.v1.RuntimeService/ContainerStats":        true,
+	"/runtime.v1.RuntimeService/ListPodSandboxStats":   true,
+	"/runtime.v1.RuntimeService/PodSandboxStats":       true,
+	"/runtime.v1.RuntimeService/ListMetricDescriptors": true,
+	"/runtime.v1.RuntimeService/ListPodSandboxMetrics": true,
+	"/runtime.v1.RuntimeService/RuntimeConfig":         true,
 }
 
 func waitText(d time.Duration) string {

@@ -30,6 +30,9 @@ const (
 	// none with the image/name labels of cAdvisor's containerd handler: its
 	// containerd factory did not register when the kubelet started (issue 8).
 	CodeCAdvisorNotRegistered nodeexec.Code = "CAdvisorNotRegistered"
+	// CodeKubeletCRIStuck: the kubelet's own CRI reads (ListPodSandbox,
+	// ListContainers, ...) are blocked in containerd past the threshold.
+	CodeKubeletCRIStuck nodeexec.Code = "KubeletCRIStuck"
 )
 
 // KubeletCodes lists the codes above and the kubeletevidence codes that
@@ -37,7 +40,7 @@ const (
 func KubeletCodes() []nodeexec.Code {
 	return []nodeexec.Code{
 		CodeCAdvisorStalled, CodeCAdvisorCallInFlight, CodeCAdvisorMissingContainers,
-		CodeCAdvisorScrapeError, CodeKubeletEvidenceUnreadable, CodeCAdvisorNotRegistered,
+		CodeCAdvisorScrapeError, CodeKubeletEvidenceUnreadable, CodeCAdvisorNotRegistered, CodeKubeletCRIStuck,
 		kubeletevidence.UnavailableForbidden, kubeletevidence.UnavailableDebugHandlersOff,
 		kubeletevidence.UnavailableProfilingOff, kubeletevidence.UnavailableKubeletUnreachable,
 		kubeletevidence.UnavailableTimeout, kubeletevidence.UnavailableError,

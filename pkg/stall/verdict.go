@@ -24,6 +24,9 @@ func Findings(ev *report.KubeletEvidence) []report.Finding {
 		return nil
 	}
 	var out []report.Finding
+	if g := ev.Goroutines; g != nil && g.CRIStuck > 0 {
+		out = append(out, report.Finding{Code: report.CodeKubeletCRIStuck, Message: g.CRIStuckReason()})
+	}
 	switch g := ev.Goroutines; {
 	case ev.Stalled:
 		out = append(out, report.Finding{Code: report.CodeCAdvisorStalled, Message: ev.Reason})
@@ -87,12 +90,16 @@ func shortIDs(ids []string) string {
 }
 
 // Apply adds a node's kubelet evidence to its report item. A stalled
-// cAdvisor makes the node Stalled over Healthy, Slow, AtRisk and every
-// pod-less verdict (a node whose runtime no pod can start on is exactly
-// where the kubelet's evidence matters); a probe that itself found
-// containerd Unresponsive or Unreachable keeps its verdict, with the stall
-// as a finding; Skipped nodes stay Skipped. The probe's reason stays in
-// the new reason.
+// cAdvisor makes the node Stalled over Healthy, Slow, AtRisk and
+// Inconclusive (a node whose runtime no pod can start on is exactly where
+// the kubelet's evidence matters). Unresponsive and Unreachable keep their
+// verdict, with the stall as a finding, whether the probe found them or the
+// API's evidence did (the kubelet's "container runtime is down", its
+// sandbox deadline): a hung runtime is the cause, cAdvisor's stall one of
+// its effects, and the runbook's next step for it is the runtime's.
+// (Found on the local cluster: a frozen containerd read as Stalled when a
+// dump happened to catch cAdvisor in a call to it.) Skipped nodes stay
+// Skipped. The previous reason stays in the new one.
 func Apply(it *report.Item, ev *report.KubeletEvidence) {
 	if ev == nil {
 		return
@@ -105,10 +112,19 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 		// probe's finding about cAdvisor's socket already does.
 		it.Reason += "; " + f.Message
 	}
+	if g := ev.Goroutines; g != nil && g.CRIStuck > 0 && it.Result == nil && it.Verdict == report.Inconclusive {
+		// No probe ran (the pod never started) and the node itself may not
+		// say why yet: the kubelet's own reads hang in containerd. That is
+		// a runtime that does not answer, not an unknown; a cAdvisor stall
+		// beside it stays a finding.
+		it.Reason = fmt.Sprintf("kubelet: %s (was %s: %s)", g.CRIStuckReason(), it.Verdict, it.Reason)
+		it.Verdict = report.Unresponsive
+		return
+	}
 	if !ev.Stalled || it.Verdict == report.Skipped {
 		return
 	}
-	if it.Result != nil && (it.Verdict == report.Unresponsive || it.Verdict == report.Unreachable) {
+	if it.Verdict == report.Unresponsive || it.Verdict == report.Unreachable {
 		return
 	}
 	prev := fmt.Sprintf("%s: %s", it.Verdict, it.Reason)
@@ -145,6 +161,8 @@ func ItemWithoutPod(n corev1.Node, ev *report.KubeletEvidence) report.Item {
 	case notReady:
 		it.Verdict, it.Reason, it.Evidence = report.Verdict(cond.Verdict), cond.Reason+" (no probe: --no-pod)", cond.Evidence
 		it.Findings = append(it.Findings, report.Finding{Code: cond.Code, Message: cond.Reason})
+	case ev.Goroutines != nil && ev.Goroutines.CRIStuck > 0:
+		it.Verdict, it.Reason = report.Unresponsive, "kubelet: "+ev.Goroutines.CRIStuckReason()+" (no probe: --no-pod)"
 	case ev.Stalled:
 		it.Verdict, it.Reason = report.Stalled, "kubelet's cAdvisor stalled: "+ev.Reason
 	case ev.Goroutines != nil && !ev.Goroutines.NeedsResample:

@@ -3,6 +3,7 @@ package stall
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,9 @@ import (
 func TestApply(t *testing.T) {
 	stalled := &report.KubeletEvidence{Stalled: true, Reason: "1 goroutine(s) blocked in containerd calls, longest >= 6s in cAdvisor TaskPid"}
 	calm := &report.KubeletEvidence{Reason: "no goroutine blocked in a containerd call", Goroutines: &kubeletevidence.Assessment{}}
+	criStuck := &report.KubeletEvidence{Reason: "no goroutine blocked in a containerd call; ...", Goroutines: &kubeletevidence.Assessment{
+		CRIBlocked: 3, CRIStuck: 1, CRIStuckWait: 6 * time.Second,
+		CRIStuckCall: &kubeletevidence.BlockedCall{Kind: kubeletevidence.KindCRI, GRPCMethod: "/runtime.v1.RuntimeService/ListPodSandbox"}}}
 	probe := func(v report.Verdict) report.Item {
 		return report.Item{Node: "n", Verdict: v, Reason: "probe says", Result: &checks.Result{Verdict: checks.Verdict(v)}}
 	}
@@ -31,11 +35,15 @@ func TestApply(t *testing.T) {
 		{"healthy probe, stalled kubelet", probe(report.Healthy), stalled, report.Stalled, "kubelet's cAdvisor stalled: 1 goroutine(s) blocked in containerd calls, longest >= 6s in cAdvisor TaskPid (was probe Healthy: probe says)"},
 		{"at risk probe, stalled kubelet", probe(report.AtRisk), stalled, report.Stalled, ""},
 		{"pod-less inconclusive", podless(report.Inconclusive), stalled, report.Stalled, "kubelet's cAdvisor stalled: 1 goroutine(s) blocked in containerd calls, longest >= 6s in cAdvisor TaskPid (was Inconclusive: pod timed out)"},
-		{"pod-less unresponsive (sandbox timeout)", podless(report.Unresponsive), stalled, report.Stalled, ""},
+		{"pod-less unresponsive (sandbox timeout, runtime down) keeps its verdict", podless(report.Unresponsive), stalled, report.Unresponsive, "pod timed out"},
 		{"probe unresponsive keeps its verdict", probe(report.Unresponsive), stalled, report.Unresponsive, "probe says"},
 		{"skipped stays skipped", report.Item{Node: "n", Verdict: report.Skipped, Reason: "windows"}, stalled, report.Skipped, "windows"},
 		{"not stalled changes nothing", probe(report.Healthy), calm, report.Healthy, "probe says"},
 		{"no evidence changes nothing", probe(report.AtRisk), nil, report.AtRisk, "probe says"},
+		{"pod-less inconclusive, the kubelet's CRI reads stuck", podless(report.Inconclusive), criStuck, report.Unresponsive,
+			"kubelet: the kubelet's CRI calls to containerd are stuck: 1 read(s) blocked, longest >= 6s in /runtime.v1.RuntimeService/ListPodSandbox (3 CRI call(s) in flight) (was Inconclusive: pod timed out)"},
+		{"a probe that ran keeps its verdict beside stuck CRI reads", probe(report.Healthy), criStuck, report.Healthy, "probe says"},
+		{"pod-less unresponsive keeps its own reason", podless(report.Unresponsive), criStuck, report.Unresponsive, "pod timed out"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
