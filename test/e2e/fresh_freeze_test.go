@@ -1,0 +1,80 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
+)
+
+// TestE2EFreshFreeze: a containerd frozen seconds before the run, on
+// kubelets with the default runtimeRequestTimeout (2m), so that neither the
+// node's Ready condition nor a FailedCreatePodSandBox event says anything
+// within --node-timeout 30s. The kubelet's own CRI reads hang in containerd
+// (its goroutine dumps, 6 s apart, show the same ListPodSandbox/ListContainers
+// call): node-2 must be Unresponsive, with and without pods, and node-1
+// Healthy. Before, the pod path called it Inconclusive (PodStartTimeout) and
+// --no-pod called it Healthy: a hung runtime reported healthy.
+func TestE2EFreshFreeze(t *testing.T) {
+	const frozen = "node-2"
+	c := NewCluster(t, Options{Nodes: 2, RuntimeRequestTimeout: 2 * time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	checkNS := testNamespace(t, c, "pod-security.kubernetes.io/enforce=privileged")
+	if err := c.FreezeRuntime(ctx, frozen); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.ThawRuntime(context.Background(), frozen); err != nil {
+			t.Errorf("thaw %s: %v", frozen, err)
+		}
+	})
+	// The kubelet's PLEG relists every second: give it time to be caught
+	// in a call to the frozen daemon.
+	time.Sleep(3 * time.Second)
+
+	assertFrozen := func(t *testing.T, rep *report.Report) {
+		t.Helper()
+		for _, n := range c.Nodes {
+			it := item(rep, n)
+			want := report.Healthy
+			if n == frozen {
+				want = report.Unresponsive
+			}
+			if it.Verdict != want {
+				t.Errorf("%s: %s %q, want %s", n, it.Verdict, it.Reason, want)
+			}
+		}
+		it := item(rep, frozen)
+		if !strings.Contains(it.Reason, "the kubelet's CRI calls to containerd are stuck") || finding(it, report.CodeKubeletCRIStuck) == nil {
+			t.Errorf("%s: reason %q findings %s, want the kubelet's stuck CRI reads", frozen, it.Reason, findingCodes(it))
+		}
+		if k := it.Kubelet; k == nil || k.Dumps != 2 || k.Goroutines == nil || k.Goroutines.CRIStuckCall == nil ||
+			!strings.HasPrefix(k.Goroutines.CRIStuckCall.GRPCMethod, "/runtime.v1.RuntimeService/") {
+			t.Errorf("%s: kubelet evidence %+v, want two dumps with a stuck RuntimeService read", frozen, k)
+		}
+	}
+	t.Run("check", func(t *testing.T) {
+		res, rep := newCheck(t, c, "-n", checkNS, "--node-timeout", "30s", "--timeout", "60s").JSON(2 * time.Minute)
+		if res.code != report.ExitFindings {
+			t.Errorf("exit %d, want %d\n%s", res.code, report.ExitFindings, res.stderr)
+		}
+		assertFrozen(t, rep)
+		if res.elapsed > 62*time.Second {
+			t.Errorf("check took %s, want within --timeout 60s", res.elapsed)
+		}
+		assertNoPodsLeft(t, c)
+	})
+	t.Run("no-pod", func(t *testing.T) {
+		res, rep := newCheck(t, c, "--no-pod", "--timeout", "60s").JSON(2 * time.Minute)
+		if res.code != report.ExitFindings {
+			t.Errorf("exit %d, want %d\n%s", res.code, report.ExitFindings, res.stderr)
+		}
+		assertFrozen(t, rep)
+		assertNoPodsLeft(t, c)
+	})
+}
