@@ -306,7 +306,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	var rows sync.WaitGroup
 	var rowsMu sync.Mutex
 	runner := &nodeexec.Runner{
-		Client: o.client, Options: po, SocketFor: socketFor,
+		Client: o.client, Options: po, SocketFor: socketFor, Decided: kubelet.decided,
 		OnProgress: prog.update,
 		OnResult: func(nr nodeexec.NodeResult) {
 			if stream == nil {

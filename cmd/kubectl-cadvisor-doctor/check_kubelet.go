@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeproxy"
@@ -84,6 +85,34 @@ func (k *kubeletRun) wait(ctx context.Context, node string) *report.KubeletEvide
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.byNode[node]
+}
+
+// decided is the runner's early answer for a node whose pod has not
+// finished: the kubelet's own CRI reads stuck in containerd already prove
+// the runtime does not answer, so the node need not wait for its
+// --node-timeout. It never waits: evidence not read yet decides nothing.
+// A nil kubeletRun (--kubelet-evidence=false) decides nothing.
+func (k *kubeletRun) decided(node string) *nodeexec.Classification {
+	if k == nil {
+		return nil
+	}
+	done, ok := k.done[node]
+	if !ok {
+		return nil
+	}
+	select {
+	case <-done:
+	default:
+		return nil
+	}
+	k.mu.Lock()
+	ev := k.byNode[node]
+	k.mu.Unlock()
+	if ev == nil || ev.Goroutines == nil || ev.Goroutines.CRIStuck == 0 {
+		return nil
+	}
+	return &nodeexec.Classification{Verdict: checks.Unresponsive, Code: report.CodeKubeletCRIStuck,
+		Reason: "kubelet: " + ev.Goroutines.CRIStuckReason() + " (the probe pod has not started)"}
 }
 
 // apply adds the evidence to every item of the report and recounts.

@@ -130,3 +130,28 @@ func TestIntegrationCheckNoPod(t *testing.T) {
 		t.Errorf("pods after --no-pod: %v %v", list, err)
 	}
 }
+
+// TestKubeletRunDecided: the runner's early answer comes only from evidence
+// already read, and only when the kubelet's CRI reads are stuck.
+func TestKubeletRunDecided(t *testing.T) {
+	stuck := &report.KubeletEvidence{Goroutines: &kubeletevidence.Assessment{CRIBlocked: 2, CRIStuck: 1, CRIStuckWait: 6 * time.Second,
+		CRIStuckCall: &kubeletevidence.BlockedCall{GRPCMethod: "/runtime.v1.RuntimeService/ListPodSandbox"}}}
+	calm := &report.KubeletEvidence{Goroutines: &kubeletevidence.Assessment{}}
+	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{"stuck": stuck, "calm": calm, "pending": stuck},
+		done: map[string]chan struct{}{"stuck": make(chan struct{}), "calm": make(chan struct{}), "pending": make(chan struct{})}}
+	close(k.done["stuck"])
+	close(k.done["calm"]) // "pending" not read yet: its entry must not count
+	if c := k.decided("stuck"); c == nil || c.Verdict != "Unresponsive" || c.Code != report.CodeKubeletCRIStuck ||
+		!strings.Contains(c.Reason, "ListPodSandbox") {
+		t.Errorf("stuck: %+v, want Unresponsive KubeletCRIStuck naming the call", c)
+	}
+	for _, n := range []string{"calm", "pending", "unknown"} {
+		if c := k.decided(n); c != nil {
+			t.Errorf("%s: %+v, want nothing decided", n, c)
+		}
+	}
+	var none *kubeletRun // --kubelet-evidence=false
+	if c := none.decided("stuck"); c != nil {
+		t.Errorf("no evidence run: %+v", c)
+	}
+}

@@ -73,6 +73,11 @@ type Runner struct {
 	// so a slow answer delays only that node; it must return within its
 	// own deadline.
 	SocketFor func(ctx context.Context, node string) string
+	// Decided, when set, is asked at each early round about every node
+	// still pending: evidence from outside the pod (in check, the kubelet's
+	// own) that decides the node now, or nil. It runs on the run's loop
+	// and must not block.
+	Decided func(node string) *Classification
 }
 
 type nodeState struct {
@@ -404,6 +409,12 @@ func (s *runState) early(ctx context.Context) {
 		st.early = now.Add(s.Options.earlyDelay())
 		if !st.early.Add(earlyBatch).Before(st.deadline) {
 			st.early = time.Time{} // the deadline comes first
+		}
+		if s.Decided != nil {
+			if c := s.Decided(st.node); c != nil {
+				s.finish(st, NodeResult{Classification: c})
+				continue
+			}
 		}
 		if st.pod.ResourceVersion == "" {
 			continue // never seen by the watch: nothing to read yet

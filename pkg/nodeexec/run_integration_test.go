@@ -334,7 +334,8 @@ func TestIntegrationEarlyVerdicts(t *testing.T) {
 	admin := s.ClientT(t)
 	ns := apiservertest.Namespace(t, admin, nil)
 	down := newNode("early-down").ready(corev1.ConditionFalse, "KubeletNotReady", "container runtime is down").P()
-	apiservertest.Nodes(t, admin, down, newNode("early-sandbox").P(), newNode("early-ok").P(), newNode("early-silent").P(), newNode("early-turns").P())
+	apiservertest.Nodes(t, admin, down, newNode("early-sandbox").P(), newNode("early-ok").P(), newNode("early-silent").P(), newNode("early-turns").P(),
+		newNode("early-decided").P())
 	// early-turns is Ready when the run plans it; its runtime goes down as
 	// its pod arrives (the kubelet's status says so a moment later).
 	turnsDown := func(ctx context.Context, c kubernetes.Interface, pod *corev1.Pod, report func(error)) {
@@ -350,18 +351,27 @@ func TestIntegrationEarlyVerdicts(t *testing.T) {
 	}
 	apiservertest.SimulateKubelet(t, admin, ns, ManagedSelector(), map[string]apiservertest.Behavior{
 		"early-turns":   turnsDown,
+		"early-decided": apiservertest.Silent,
 		"early-down":    apiservertest.Silent,
 		"early-sandbox": apiservertest.SandboxTimeout,
 		"early-ok":      apiservertest.FinishWith(apiservertest.ProbeResult("early-ok", checks.Healthy, "ok"), 0),
 		"early-silent":  apiservertest.Silent,
 	})
-	plan, err := NewPlan(context.Background(), admin, []string{"early-down", "early-sandbox", "early-ok", "early-silent", "early-turns"}, "")
+	plan, err := NewPlan(context.Background(), admin, []string{"early-down", "early-sandbox", "early-ok", "early-silent", "early-turns", "early-decided"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := runOptions(ns, "early")
 	o.NodeTimeout = 15 * time.Second // early checks every 5 s
-	results, err := (&Runner{Client: admin, Options: o}).Run(context.Background(), plan.Targets)
+	// Evidence from outside the pod (check: the kubelet's stuck CRI reads)
+	// decides early-decided at its first early round.
+	decided := func(node string) *Classification {
+		if node != "early-decided" {
+			return nil
+		}
+		return &Classification{Verdict: checks.Unresponsive, Code: "KubeletCRIStuck", Reason: "kubelet's CRI reads stuck"}
+	}
+	results, err := (&Runner{Client: admin, Options: o, Decided: decided}).Run(context.Background(), plan.Targets)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,11 +389,12 @@ func TestIntegrationEarlyVerdicts(t *testing.T) {
 	want := map[string]string{
 		"early-down": "Unresponsive RuntimeDown", "early-sandbox": "Unresponsive SandboxTimeout",
 		"early-ok": "Healthy", "early-silent": "Inconclusive PodStartTimeout", "early-turns": "Unresponsive RuntimeDown",
+		"early-decided": "Unresponsive KubeletCRIStuck",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("verdicts (-want +got):\n%s", diff)
 	}
-	for _, n := range []string{"early-down", "early-sandbox", "early-turns"} {
+	for _, n := range []string{"early-down", "early-sandbox", "early-turns", "early-decided"} {
 		if d := took[n]; d < 4*time.Second || d > 9*time.Second {
 			t.Errorf("%s decided after %s, want at its early check (~5 s), not at --node-timeout %s", n, d, o.NodeTimeout)
 		}

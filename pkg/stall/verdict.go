@@ -105,7 +105,13 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 		return
 	}
 	it.Kubelet = ev
-	it.Findings = append(it.Findings, Findings(ev)...)
+	for _, f := range Findings(ev) {
+		if !hasFinding(it.Findings, f) {
+			// The run may have decided the node from this evidence already
+			// (KubeletCRIStuck): one finding, not two.
+			it.Findings = append(it.Findings, f)
+		}
+	}
 	if f := notRegistered(ev); f != nil && it.Verdict != report.Skipped && !strings.Contains(it.Reason, "lack image/name labels") {
 		// The verdict stays: a cAdvisor without a containerd view makes no
 		// containerd call to stall on. The reason says it, unless the
@@ -133,6 +139,15 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 	}
 	it.Verdict = report.Stalled
 	it.Reason = fmt.Sprintf("kubelet's cAdvisor stalled: %s (was %s)", ev.Reason, prev)
+}
+
+func hasFinding(fs []report.Finding, f report.Finding) bool {
+	for _, g := range fs {
+		if g.Code == f.Code {
+			return true
+		}
+	}
+	return false
 }
 
 // ItemWithoutPod is the report item of a pod-free pass (check --no-pod):

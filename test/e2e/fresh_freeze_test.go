@@ -64,8 +64,10 @@ func TestE2EFreshFreeze(t *testing.T) {
 			t.Errorf("exit %d, want %d\n%s", res.code, report.ExitFindings, res.stderr)
 		}
 		assertFrozen(t, rep)
-		if res.elapsed > 62*time.Second {
-			t.Errorf("check took %s, want within --timeout 60s", res.elapsed)
+		// The kubelet's evidence decides node-2 at its first early round
+		// (a third of --node-timeout), not at the 30 s deadline.
+		if res.elapsed > 20*time.Second {
+			t.Errorf("check took %s, want node-2 decided at its early round (~10 s), well before --node-timeout 30s", res.elapsed)
 		}
 		assertNoPodsLeft(t, c)
 	})
