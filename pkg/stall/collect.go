@@ -193,18 +193,16 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 	return ev
 }
 
-// needsCorroboration says whether the other kubelet paths can add
-// anything to the first dump. They only corroborate or explain it: a dump
-// with no containerd or CRI call in flight and no goroutine waiting on
-// cAdvisor's locks makes them moot, and a dump request that failed on the
-// way (refused by RBAC, kubelet unreachable, timed out, any other error of
-// the node proxy) would fail the same way for them. Reading them only when
-// they can matter keeps a healthy node at one kubelet request, inside the
-// budget of 3 API requests per node (pod create, pod delete, dump) that a
-// 1,000-node run is measured against (hack/scale-bench,
-// docs/performance.md). Where the kubelet itself answered but declined the
-// dump (debug handlers or profiling off), or the dump is unreadable, the
-// metrics are the fallback.
+// needsCorroboration says whether /stats/summary can add anything to the
+// first dump. It only corroborates or explains one: a dump with no
+// containerd or CRI call in flight and no goroutine waiting on cAdvisor's
+// locks makes it moot, and a dump request that failed on the way (refused
+// by RBAC, kubelet unreachable, timed out, any other error of the node
+// proxy) would fail the same way for it. Reading it only when it can matter
+// keeps a healthy node at three kubelet requests (/configz, the dump,
+// /metrics/cadvisor: docs/performance.md, "Both sockets per node"). Where
+// the kubelet itself answered but declined the dump (debug handlers or
+// profiling off), the summary and the metrics are what is left.
 func needsCorroboration(first nodeproxy.Response, ev *report.KubeletEvidence) bool {
 	if first.Err != nil {
 		return kubeletAnswered(first)
