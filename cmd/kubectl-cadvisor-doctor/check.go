@@ -46,6 +46,9 @@ const (
 	defaultBurst = 300
 	// progressEvery is how often stderr says which nodes are pending.
 	progressEvery = 2 * time.Second
+	// socketWait bounds the wait for a kubelet's /configz before its
+	// node's pod is created (a healthy kubelet answers in ~10 ms).
+	socketWait = 2 * time.Second
 )
 
 // CheckOptions holds the check command's flags and derived state.
@@ -300,7 +303,14 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		kubelet = o.startKubeletEvidence(ctx, plan.Targets, configs)
 		if o.Socket == "" {
 			// Each node's pod mounts and probes its kubelet's own socket.
-			socketFor = func(ctx context.Context, node string) string { return configs.Get(ctx, node).RuntimeSocket() }
+			// A kubelet slow to answer holds its pod back socketWait at
+			// most: the pod then mounts /run and the probe discovers the
+			// socket (the evidence still gets /configz when it comes).
+			socketFor = func(ctx context.Context, node string) string {
+				ctx, cancel := context.WithTimeout(ctx, socketWait)
+				defer cancel()
+				return configs.Get(ctx, node).RuntimeSocket()
+			}
 		}
 	}
 	var rows sync.WaitGroup

@@ -353,3 +353,38 @@ func TestCollectorNotRegisteredFromRealCaptures(t *testing.T) {
 		t.Errorf("item %q findings %+v, want the reason unchanged and the finding kept", it.Reason, it.Findings)
 	}
 }
+
+// TestConfigsOneReadWaitedForBriefly: the pod path gives up on a slow
+// /configz after its own short wait, but the read goes on (bounded by its
+// own timeout) and the evidence, asking later, gets its answer; the kubelet
+// is asked once.
+func TestConfigsOneReadWaitedForBriefly(t *testing.T) {
+	release := make(chan struct{})
+	a := &apiServer{proxy: map[string]http.HandlerFunc{
+		"slow/configz": func(w http.ResponseWriter, r *http.Request) {
+			<-release
+			_, _ = w.Write(capture(t, "captured-node-3-k3s-socket-unregistered-configz.json"))
+		},
+	}}
+	cs := &Configs{Client: client(t, a), Timeout: 10 * time.Second}
+	short, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if got := cs.Get(short, "slow"); got.RuntimeSocket() != "" || got.Unavailable == nil {
+		t.Errorf("short wait: %+v, want nothing yet", got)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("the short wait took %s", d)
+	}
+	close(release)
+	long, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if got := cs.Get(long, "slow").RuntimeSocket(); got != "/run/k3s/containerd/containerd.sock" {
+		t.Errorf("later wait: socket %q, want the k3s socket from the one read", got)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.requests) != 1 {
+		t.Errorf("requests %v, want one /configz read", a.requests)
+	}
+}

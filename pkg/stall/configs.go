@@ -37,8 +37,11 @@ type configEntry struct {
 	nc   NodeConfig
 }
 
-// Get returns the node's /configz, reading it on the first call; later
-// callers wait for that read (or their ctx).
+// Get returns the node's /configz, reading it on the first call; every
+// caller waits for that one read, or for its own ctx. The read itself is
+// bounded by Timeout, not by the first caller's ctx: the pod path waits
+// only briefly for it (a kubelet slow to answer must not hold the node's
+// pod back), and the evidence, which waits longer, must still get it.
 func (c *Configs) Get(ctx context.Context, node string) NodeConfig {
 	c.mu.Lock()
 	if c.byNode == nil {
@@ -51,8 +54,11 @@ func (c *Configs) Get(ctx context.Context, node string) NodeConfig {
 	}
 	c.mu.Unlock()
 	if !ok {
-		e.nc = c.fetch(ctx, node)
-		close(e.done)
+		fctx := context.WithoutCancel(ctx)
+		go func() {
+			e.nc = c.fetch(fctx, node)
+			close(e.done)
+		}()
 	}
 	select {
 	case <-e.done:
