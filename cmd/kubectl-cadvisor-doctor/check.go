@@ -124,10 +124,16 @@ of the pod. The namespace is -n, else your kubeconfig context's, else
 pod-security.kubernetes.io/enforce=privileged is best (docs/rbac.yaml).
 
 Beside the pods it reads each node's kubelet through the API server's node
-proxy (goroutine dump, /metrics/cadvisor, /stats/summary, /configz; needs
-get on nodes/proxy, docs/kubelet-evidence.md): a node whose kubelet shows
-cAdvisor blocked in a containerd call is Stalled, even when no pod can start
-there. --no-pod does only that: a read-only pass that creates no pod.
+proxy (/configz, goroutine dumps, /metrics/cadvisor, /stats/summary; needs
+get on nodes/proxy, docs/kubelet-evidence.md). /configz names the socket the
+node's pod mounts and probes (else the probe discovers it under /run); the
+probe also checks /run/containerd/containerd.sock, the socket the kubelet's
+cAdvisor dials whatever the kubelet uses, and the metrics tell whether
+cAdvisor sees containerd at all (docs/runbook.md, "cAdvisor's socket"). A
+node whose kubelet shows cAdvisor blocked in a containerd call is Stalled,
+and one whose kubelet's own CRI reads hang is Unresponsive, even when no pod
+can start there. --no-pod does only that: a read-only pass that creates no
+pod.
 
 Verdicts: Healthy, Slow, AtRisk, Stalled, Unresponsive, Unreachable, Inconclusive,
 Skipped (docs/runbook.md says what each means and what to do).
