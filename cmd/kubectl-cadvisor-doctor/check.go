@@ -349,6 +349,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		kubelet.apply(ctx, rep)
 	}
 	rows.Wait()
+	rep.Interrupted = errors.Is(ctx.Err(), context.Canceled)
 	if stream != nil {
 		err = stream.Close(rep)
 	} else {

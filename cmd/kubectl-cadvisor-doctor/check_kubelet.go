@@ -30,6 +30,13 @@ type kubeletRun struct {
 	done   map[string]chan struct{}
 	all    chan struct{}
 	errOut io.Writer
+	// refreshing holds, per node whose evidence is read a second time
+	// (decided), a channel closed when that read is in.
+	refreshing map[string]chan struct{}
+	// ctx, collector and nodes serve the second reads.
+	ctx       context.Context
+	collector *stall.Collector
+	nodes     map[string]corev1.Node
 }
 
 func (o *CheckOptions) kubeletClient() kubernetes.Interface {
@@ -53,7 +60,8 @@ func (o *CheckOptions) collector(configs *stall.Configs) *stall.Collector {
 // startKubeletEvidence reads every node's kubelet evidence in the
 // background, bounded by ctx (the run's --timeout).
 func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.Node, configs *stall.Configs) *kubeletRun {
-	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{}, done: map[string]chan struct{}{}, all: make(chan struct{}), errOut: o.ErrOut}
+	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{}, done: map[string]chan struct{}{}, all: make(chan struct{}), errOut: o.ErrOut,
+		refreshing: map[string]chan struct{}{}, ctx: ctx}
 	byName := map[string]corev1.Node{}
 	names := make([]string, 0, len(nodes))
 	for _, n := range nodes {
@@ -61,6 +69,7 @@ func (o *CheckOptions) startKubeletEvidence(ctx context.Context, nodes []corev1.
 		names = append(names, n.Name)
 	}
 	c := o.collector(configs)
+	k.collector, k.nodes = c, byName
 	go func() {
 		defer close(k.all)
 		nodeproxy.ForEachNode(ctx, names, c.Options.Concurrency, func(ctx context.Context, name string) {
@@ -81,6 +90,15 @@ func (k *kubeletRun) wait(ctx context.Context, node string) *report.KubeletEvide
 	case <-k.done[node]:
 	case <-k.all:
 	case <-ctx.Done():
+	}
+	k.mu.Lock()
+	again := k.refreshing[node]
+	k.mu.Unlock()
+	if again != nil {
+		select {
+		case <-again:
+		case <-ctx.Done():
+		}
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -107,12 +125,45 @@ func (k *kubeletRun) decided(node string) *nodeexec.Classification {
 	}
 	k.mu.Lock()
 	ev := k.byNode[node]
+	_, again := k.refreshing[node]
 	k.mu.Unlock()
 	if ev == nil || ev.Goroutines == nil || ev.Goroutines.CRIStuck == 0 {
+		if !again {
+			k.refresh(node)
+		}
 		return nil
 	}
 	return &nodeexec.Classification{Verdict: checks.Unresponsive, Code: report.CodeKubeletCRIStuck,
 		Reason: "kubelet: " + ev.Goroutines.CRIStuckReason() + " (the probe pod has not started)"}
+}
+
+// refresh reads a pending node's kubelet evidence once more, in the
+// background. Its first read came as the run started: a runtime that froze
+// just then (a kubelet whose reads had not met it yet) looked calm, and the
+// node's pod has not started since, so now is when the kubelet's own calls
+// tell. Found by a fresh-user trial: a containerd frozen 0.3 s into the run
+// read Inconclusive after the whole --node-timeout, while `check --no-pod`
+// a moment later said Unresponsive. The new evidence replaces the old; the
+// node's row waits for it (wait).
+func (k *kubeletRun) refresh(node string) {
+	n, ok := k.nodes[node]
+	if !ok || k.collector == nil {
+		return
+	}
+	ch := make(chan struct{})
+	k.mu.Lock()
+	k.refreshing[node] = ch
+	k.mu.Unlock()
+	go func() {
+		defer close(ch)
+		ev := k.collector.Node(k.ctx, n)
+		if k.ctx.Err() != nil {
+			return // interrupted: keep what the first read said
+		}
+		k.mu.Lock()
+		k.byNode[node] = ev
+		k.mu.Unlock()
+	}()
 }
 
 // apply adds the evidence to every item of the report and recounts.
@@ -157,6 +208,7 @@ func (o *CheckOptions) runNoPod(ctx context.Context, plan *nodeexec.Plan) error 
 	}
 	sort.SliceStable(rep.Items, func(i, j int) bool { return rep.Items[i].Node < rep.Items[j].Node })
 	rep.Summary = report.Summarize(rep.Items)
+	rep.Interrupted = errors.Is(ctx.Err(), context.Canceled)
 	warnForbidden(o.ErrOut, rep.Items)
 	err := o.printer.PrintReport(o.Out, rep)
 	code := rep.ExitCode()

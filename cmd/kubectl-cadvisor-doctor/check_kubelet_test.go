@@ -138,7 +138,8 @@ func TestKubeletRunDecided(t *testing.T) {
 		CRIStuckCall: &kubeletevidence.BlockedCall{GRPCMethod: "/runtime.v1.RuntimeService/ListPodSandbox"}}}
 	calm := &report.KubeletEvidence{Goroutines: &kubeletevidence.Assessment{}}
 	k := &kubeletRun{byNode: map[string]*report.KubeletEvidence{"stuck": stuck, "calm": calm, "pending": stuck},
-		done: map[string]chan struct{}{"stuck": make(chan struct{}), "calm": make(chan struct{}), "pending": make(chan struct{})}}
+		done:       map[string]chan struct{}{"stuck": make(chan struct{}), "calm": make(chan struct{}), "pending": make(chan struct{})},
+		refreshing: map[string]chan struct{}{}}
 	close(k.done["stuck"])
 	close(k.done["calm"]) // "pending" not read yet: its entry must not count
 	if c := k.decided("stuck"); c == nil || c.Verdict != "Unresponsive" || c.Code != report.CodeKubeletCRIStuck ||

@@ -28,6 +28,9 @@ const (
 	UnavailableKubeletUnreachable = "KUBELET_UNREACHABLE"
 	UnavailableTimeout            = "KUBELET_EVIDENCE_TIMEOUT"
 	UnavailableError              = "KUBELET_EVIDENCE_ERROR"
+	// UnavailableInterrupted: the run itself was interrupted (Ctrl-C,
+	// SIGTERM) before the kubelet answered: nothing about the node.
+	UnavailableInterrupted = "RUN_INTERRUPTED"
 )
 
 // Unavailable says why one piece of kubelet evidence is missing.
@@ -46,6 +49,10 @@ func ClassifyProxyError(path string, err error) Unavailable {
 	u := Unavailable{Path: path, Code: UnavailableError}
 	if err == nil {
 		u.Reason = "no error"
+		return u
+	}
+	if errors.Is(err, context.Canceled) {
+		u.Code, u.Reason = UnavailableInterrupted, fmt.Sprintf("the run was interrupted before kubelet %s answered", path)
 		return u
 	}
 	if errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) {

@@ -196,25 +196,24 @@ func (a Assessment) CRIStuckReason() string {
 		a.CRIStuck, waitText(a.CRIStuckWait), a.CRIStuckCall.GRPCMethod, a.CRIBlocked)
 }
 
-// criReads are the CRI runtime calls that only read state: the kubelet's
-// pod workers, PLEG and stats make them all the time and a healthy runtime
-// answers them in milliseconds. Calls that may take long by design (image
-// pulls, exec and attach, sandbox creation with its CNI plugins, stopping a
-// container within its grace period) are not among them.
+// criReads are the CRI runtime calls that containerd's CRI plugin answers
+// from its own state, without asking any shim: the kubelet's pod workers
+// and PLEG make them all the time and a healthy containerd answers them in
+// milliseconds, so one stuck in its call means containerd itself does not
+// answer. The stats calls are not among them: containerd asks each task's
+// shim for its stats, so one stopped shim blocks them while the daemon is
+// fine (found with a SIGSTOPped shim: ListContainerStats from the kubelet's
+// eviction manager hung, `ctr version` answered). Nor are the calls that may
+// take long by design: image pulls, exec and attach, sandbox creation with
+// its CNI plugins, stops within a grace period.
 var criReads = map[string]bool{
-	"/runtime.v1.RuntimeService/Version":               true,
-	"/runtime.v1.RuntimeService/Status":                true,
-	"/runtime.v1.RuntimeService/ListPodSandbox":        true,
-	"/runtime.v1.RuntimeService/PodSandboxStatus":      true,
-	"/runtime.v1.RuntimeService/ListContainers":        true,
-	"/runtime.v1.RuntimeService/ContainerStatus":       true,
-	"/runtime.v1.RuntimeService/ListContainerStats":    true,
-	"/runtime.v1.RuntimeService/ContainerStats":        true,
-	"/runtime.v1.RuntimeService/ListPodSandboxStats":   true,
-	"/runtime.v1.RuntimeService/PodSandboxStats":       true,
-	"/runtime.v1.RuntimeService/ListMetricDescriptors": true,
-	"/runtime.v1.RuntimeService/ListPodSandboxMetrics": true,
-	"/runtime.v1.RuntimeService/RuntimeConfig":         true,
+	"/runtime.v1.RuntimeService/Version":          true,
+	"/runtime.v1.RuntimeService/Status":           true,
+	"/runtime.v1.RuntimeService/ListPodSandbox":   true,
+	"/runtime.v1.RuntimeService/PodSandboxStatus": true,
+	"/runtime.v1.RuntimeService/ListContainers":   true,
+	"/runtime.v1.RuntimeService/ContainerStatus":  true,
+	"/runtime.v1.RuntimeService/RuntimeConfig":    true,
 }
 
 func waitText(d time.Duration) string {

@@ -38,6 +38,17 @@ func TestAssess(t *testing.T) {
 	other, _ = ParseGoroutines(bytes.NewReader(otherText), ParseOptions{})
 	criOnly := onlyGoroutines(t, "synthetic-goroutine-stalled-taskpid.txt", "1", "5188")
 	lock := parseFixture(t, "synthetic-goroutine-lockwait-v0.47.txt")
+	// The same CRI goroutine in a stats call, which containerd answers by
+	// asking the shims: one stopped shim blocks it, not the daemon.
+	statsText := bytes.ReplaceAll(readFixture(t, "synthetic-goroutine-stalled-taskpid.txt"), []byte("(*runtimeServiceClient).ListContainers("), []byte("(*runtimeServiceClient).ListContainerStats("))
+	statsAll, _ := ParseGoroutines(bytes.NewReader(statsText), ParseOptions{})
+	var statsOnly GoroutineDump
+	for _, b := range statsAll.Blocked {
+		if b.Kind == KindCRI {
+			statsOnly.Blocked = append(statsOnly.Blocked, b)
+		}
+	}
+	statsOnly.Goroutines = len(statsOnly.Blocked)
 
 	tests := []struct {
 		name          string
@@ -63,6 +74,8 @@ func TestAssess(t *testing.T) {
 			"no goroutine blocked in a containerd call; 1 CRI call(s) in flight, longest under a minute (no annotation)"},
 		{"the same CRI read 6s later: stuck", []Sample{{criOnly, t0}, {criOnly, t0.Add(6 * time.Second)}}, false, false, 0, 0, 0,
 			"no goroutine blocked in a containerd call; the kubelet's CRI calls to containerd are stuck: 1 read(s) blocked, longest >= 6s in /runtime.v1.RuntimeService/ListContainers (1 CRI call(s) in flight)"},
+		{"the same CRI stats call 6s later: not the daemon", []Sample{{&statsOnly, t0}, {&statsOnly, t0.Add(6 * time.Second)}}, false, false, 0, 0, 0,
+			"no goroutine blocked in a containerd call; 1 CRI call(s) in flight, longest >= 6s"},
 		{"old kubelet with readers queued", []Sample{{lock, t0}}, true, false, 1, 219 * time.Minute, 388,
 			"1 goroutine(s) blocked in containerd calls, longest >= 3h39m0s in cAdvisor LoadContainer (/containerd.services.containers.v1.Containers/Get) from (*containerdFactory).CanHandleAndAccept; 2 goroutine(s) waiting on cAdvisor's manager lock"},
 		{"no dump", nil, false, false, 0, 0, 0, "no goroutine dump"},

@@ -96,8 +96,11 @@ func (o Options) probeTimeout() time.Duration {
 // (and again as often until the deadline): a third of the node's budget,
 // within 5 s (a healthy probe pod starts in about 2 s) and 20 s.
 func (o Options) earlyDelay() time.Duration {
-	return min(max(o.NodeTimeout/3, 5*time.Second), 20*time.Second)
+	return min(max(o.NodeTimeout/3, minEarlyDelay), 20*time.Second)
 }
+
+// minEarlyDelay is the shortest wait before a pending pod is looked at.
+const minEarlyDelay = 5 * time.Second
 
 // Validate checks the options without I/O and reports every problem.
 func (o Options) Validate() error {
@@ -128,8 +131,11 @@ func (o Options) Validate() error {
 	if o.ProbeTimeout < 0 || (o.ProbeTimeout > 0 && o.ProbeTimeout >= o.NodeTimeout) {
 		errs = append(errs, fmt.Errorf("probe timeout %s must be positive and below --node-timeout %s", o.ProbeTimeout, o.NodeTimeout))
 	}
-	if o.CallTimeout < 0 || o.Slow < 0 {
-		errs = append(errs, errors.New("--call-timeout and --slow must not be negative"))
+	if o.CallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("--call-timeout must not be negative, got %s", o.CallTimeout))
+	}
+	if o.Slow < 0 {
+		errs = append(errs, fmt.Errorf("--slow must not be negative, got %s", o.Slow))
 	}
 	if o.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))

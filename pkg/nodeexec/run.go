@@ -297,6 +297,11 @@ func (s *runState) onCreated(ctx context.Context, c createResult) {
 	}
 	st.created, st.deadline = c.at, c.at.Add(s.Options.NodeTimeout)
 	st.early = c.at.Add(s.Options.earlyDelay())
+	if _, notReady := NodeCondition(st.planNode); notReady {
+		// The node said it is not ready before the run began: its pod gets
+		// the shortest grace (a healthy probe pod starts in about 2 s).
+		st.early = c.at.Add(minEarlyDelay)
+	}
 	if st.pod.ResourceVersion == "" && c.pod != nil {
 		st.pod = c.pod // the pod as created, until the watch shows it
 	}

@@ -134,6 +134,10 @@ var kubeletGlossary = map[nodeexec.Code]CodeInfo{
 		"the container series in /metrics/cadvisor carry no image/name labels: the kubelet's cAdvisor has no containerd view (its containerd factory registers once, when the kubelet starts, on /run/containerd/containerd.sock)",
 		"read the CADVISOR_SOCKET_* finding of the probe for why; once cAdvisor's socket answers, restart the kubelet so that cAdvisor registers again (the kubelet logs 'Registration of the containerd container factory failed' at start)",
 	},
+	CodeProbedOtherSocket: {
+		"the probe checked a socket (--socket) other than the one the kubelet's /configz names: its verdict is about that path, not about the runtime the kubelet uses",
+		"rerun without --socket: check then probes each kubelet's own socket",
+	},
 	CodeKubeletCRIStuck: {
 		"the kubelet's goroutine dumps show its CRI reads (ListPodSandbox, ListContainers, ...) blocked in containerd past the stall threshold: the runtime does not answer, though the node may not say so until the kubelet's runtimeRequestTimeout (2m by default) has passed",
 		"treat the node as Unresponsive: check containerd's process state (D or T in ps), capture its goroutine dump (kill -USR1) before restarting it",

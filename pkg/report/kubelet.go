@@ -33,6 +33,9 @@ const (
 	// CodeKubeletCRIStuck: the kubelet's own CRI reads (ListPodSandbox,
 	// ListContainers, ...) are blocked in containerd past the threshold.
 	CodeKubeletCRIStuck nodeexec.Code = "KubeletCRIStuck"
+	// CodeProbedOtherSocket: the probe checked another socket than the one
+	// the kubelet's /configz names (a --socket given by hand).
+	CodeProbedOtherSocket nodeexec.Code = "ProbedOtherSocket"
 )
 
 // KubeletCodes lists the codes above and the kubeletevidence codes that
@@ -40,7 +43,7 @@ const (
 func KubeletCodes() []nodeexec.Code {
 	return []nodeexec.Code{
 		CodeCAdvisorStalled, CodeCAdvisorCallInFlight, CodeCAdvisorMissingContainers,
-		CodeCAdvisorScrapeError, CodeKubeletEvidenceUnreadable, CodeCAdvisorNotRegistered, CodeKubeletCRIStuck,
+		CodeCAdvisorScrapeError, CodeKubeletEvidenceUnreadable, CodeCAdvisorNotRegistered, CodeKubeletCRIStuck, CodeProbedOtherSocket,
 		kubeletevidence.UnavailableForbidden, kubeletevidence.UnavailableDebugHandlersOff,
 		kubeletevidence.UnavailableProfilingOff, kubeletevidence.UnavailableKubeletUnreachable,
 		kubeletevidence.UnavailableTimeout, kubeletevidence.UnavailableError,

@@ -23,9 +23,12 @@ type Report struct {
 	Kind        string    `json:"kind"`
 	GeneratedAt time.Time `json:"generatedAt"`
 	// RunID is the value of the run-id label on the run's pods.
-	RunID   string  `json:"runID,omitempty"`
-	Summary Summary `json:"summary"`
-	Items   []Item  `json:"items"`
+	RunID string `json:"runID,omitempty"`
+	// Interrupted: the run was interrupted (Ctrl-C, SIGTERM); the items
+	// cover the nodes finished by then, the rest are RunTimeout.
+	Interrupted bool    `json:"interrupted,omitempty"`
+	Summary     Summary `json:"summary"`
+	Items       []Item  `json:"items"`
 }
 
 // Summary counts the nodes per verdict.

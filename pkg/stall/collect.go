@@ -229,7 +229,8 @@ func kubeletAnsweredCode(code string) bool {
 // same kubelet would (RBAC, the API server cannot reach it, no answer).
 func kubeletOutOfReach(code string) bool {
 	switch code {
-	case kubeletevidence.UnavailableForbidden, kubeletevidence.UnavailableKubeletUnreachable, kubeletevidence.UnavailableTimeout:
+	case kubeletevidence.UnavailableForbidden, kubeletevidence.UnavailableKubeletUnreachable, kubeletevidence.UnavailableTimeout,
+		kubeletevidence.UnavailableInterrupted:
 		return true
 	}
 	return false

@@ -333,7 +333,7 @@ func TestCollectorNotRegisteredFromRealCaptures(t *testing.T) {
 	f := Findings(ev)
 	want := report.Finding{Code: report.CodeCAdvisorNotRegistered, Message: "container metrics lack image/name labels: none of the 2 container cgroups in /metrics/cadvisor carries them " +
 		"(1 of 1 running containers unlabeled): the kubelet's cAdvisor has no containerd view (its containerd factory did not register when the kubelet started); " +
-		"kubelet uses /run/k3s/containerd/containerd.sock"}
+		"cAdvisor dials /run/containerd/containerd.sock, kubelet uses /run/k3s/containerd/containerd.sock"}
 	if len(f) == 0 || !cmp.Equal(f[0], want) {
 		t.Fatalf("findings %+v, want first %+v", f, want)
 	}

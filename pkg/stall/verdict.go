@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/advisory"
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
@@ -70,9 +71,10 @@ func notRegistered(ev *report.KubeletEvidence) *report.Finding {
 	if c := m.Coverage; c != nil && c.Running > 0 {
 		msg += fmt.Sprintf(" (%d of %d running containers unlabeled)", len(c.Unlabeled), c.Running)
 	}
-	msg += ": the kubelet's cAdvisor has no containerd view (its containerd factory did not register when the kubelet started)"
+	msg += ": the kubelet's cAdvisor has no containerd view (its containerd factory did not register when the kubelet started)" +
+		"; cAdvisor dials " + checks.DefaultCadvisorSocket
 	if ev.RuntimeEndpoint != "" {
-		msg += "; kubelet uses " + strings.TrimPrefix(ev.RuntimeEndpoint, "unix://")
+		msg += ", kubelet uses " + strings.TrimPrefix(ev.RuntimeEndpoint, "unix://")
 	}
 	return &report.Finding{Code: report.CodeCAdvisorNotRegistered, Message: msg}
 }
@@ -110,6 +112,14 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 			// The run may have decided the node from this evidence already
 			// (KubeletCRIStuck): one finding, not two.
 			it.Findings = append(it.Findings, f)
+		}
+	}
+	if it.Result != nil && it.Result.Socket.Path != "" && ev.RuntimeEndpoint != "" && !it.Result.Socket.Discovered {
+		if kubelet := strings.TrimPrefix(ev.RuntimeEndpoint, "unix://"); kubelet != it.Result.Socket.Path {
+			// A --socket given by hand: the verdict is about that path.
+			msg := fmt.Sprintf("probed %s (--socket); the kubelet's /configz names %s", it.Result.Socket.Path, kubelet)
+			it.Findings = append(it.Findings, report.Finding{Code: report.CodeProbedOtherSocket, Message: msg})
+			it.Reason += "; " + msg
 		}
 	}
 	if f := notRegistered(ev); f != nil && it.Verdict != report.Skipped && !strings.Contains(it.Reason, "lack image/name labels") {
@@ -201,6 +211,9 @@ func unavailableFindings(us []kubeletevidence.Unavailable) []report.Finding {
 	idx := map[string]int{}
 	var others [][]string
 	for _, u := range us {
+		if u.Code == kubeletevidence.UnavailableInterrupted {
+			continue // our own Ctrl-C says nothing about the node
+		}
 		i, ok := idx[u.Code]
 		if !ok {
 			idx[u.Code] = len(out)

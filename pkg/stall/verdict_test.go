@@ -65,6 +65,32 @@ func TestApply(t *testing.T) {
 	}
 }
 
+// TestApplyProbedOtherSocket: a --socket given by hand that is not the
+// kubelet's says so, in the findings and the reason; the kubelet's own
+// socket, or one the probe discovered, adds nothing.
+func TestApplyProbedOtherSocket(t *testing.T) {
+	ev := &report.KubeletEvidence{RuntimeEndpoint: "unix:///run/containerd/containerd.sock", Goroutines: &kubeletevidence.Assessment{}}
+	for _, tc := range []struct {
+		probed     string
+		discovered bool
+		want       string
+	}{
+		{"/run/nope/containerd.sock", false, "socket missing; probed /run/nope/containerd.sock (--socket); the kubelet's /configz names /run/containerd/containerd.sock"},
+		{"/run/containerd/containerd.sock", false, "socket missing"},
+		{"/run/k3s/containerd/containerd.sock", true, "socket missing"},
+	} {
+		it := report.Item{Node: "n", Verdict: report.Unreachable, Reason: "socket missing",
+			Result: &checks.Result{Verdict: checks.Unreachable, Socket: checks.SocketInfo{Path: tc.probed, Discovered: tc.discovered}}}
+		Apply(&it, ev)
+		if it.Verdict != report.Unreachable || it.Reason != tc.want {
+			t.Errorf("%s: %s %q, want Unreachable %q", tc.probed, it.Verdict, it.Reason, tc.want)
+		}
+		if has := hasFinding(it.Findings, report.Finding{Code: report.CodeProbedOtherSocket}); has != (tc.want != "socket missing") {
+			t.Errorf("%s: findings %+v", tc.probed, it.Findings)
+		}
+	}
+}
+
 func TestFindings(t *testing.T) {
 	ev := &report.KubeletEvidence{
 		Metrics: &report.MetricsEvidence{HasScrapeError: true, ScrapeError: 1,

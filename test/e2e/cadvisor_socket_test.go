@@ -96,7 +96,8 @@ func TestE2ECadvisorSocket(t *testing.T) {
 				}
 			}
 			reg := finding(it, report.CodeCAdvisorNotRegistered)
-			if reg == nil || !strings.Contains(reg.Message, "1 of 1 running containers unlabeled") || !strings.Contains(reg.Message, "kubelet uses "+k3sSock) {
+			if reg == nil || !strings.Contains(reg.Message, "1 of 1 running containers unlabeled") || !strings.Contains(reg.Message, "kubelet uses "+k3sSock) ||
+				!strings.Contains(reg.Message, "cAdvisor dials "+defaultSock) {
 				t.Errorf("%s: finding %+v, want %s naming the unlabeled app container and the kubelet's socket", n, reg, report.CodeCAdvisorNotRegistered)
 			}
 		}

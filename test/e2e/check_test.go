@@ -205,7 +205,7 @@ func TestE2ECheckSIGINT(t *testing.T) {
 	ns := testNamespace(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := c.Command(ctx, pluginPath(c), "check", "-n", ns, "--socket", "/run/no-such-dir/containerd.sock", "--node-timeout", "90s", "--timeout", "100s")
+	cmd := c.Command(ctx, pluginPath(c), "check", "-n", ns, "--socket", "/run/no-such-dir/containerd.sock", "--node-timeout", "90s", "--timeout", "100s", "-o", "json")
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -229,6 +229,22 @@ func TestE2ECheckSIGINT(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "interrupted") {
 		t.Errorf("stderr does not say the run was interrupted")
+	}
+	// The report says so too, and our own interruption is no finding about
+	// any node (it read "KUBELET_EVIDENCE_ERROR: context canceled" before).
+	var rep report.Report
+	if err := json.Unmarshal([]byte(out.String()), &rep); err != nil {
+		t.Fatalf("stdout is not a JSON report: %v", err)
+	}
+	if !rep.Interrupted {
+		t.Errorf("report without interrupted: true")
+	}
+	for _, it := range rep.Items {
+		for _, f := range it.Findings {
+			if strings.Contains(f.Message, "context canceled") || f.Code == "RUN_INTERRUPTED" {
+				t.Errorf("%s: finding %s %q blames the node for our own interruption", it.Node, f.Code, f.Message)
+			}
+		}
 	}
 	assertNoPodsLeft(t, c)
 }

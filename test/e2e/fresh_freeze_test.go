@@ -25,18 +25,6 @@ func TestE2EFreshFreeze(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	checkNS := testNamespace(t, c, "pod-security.kubernetes.io/enforce=privileged")
-	if err := c.FreezeRuntime(ctx, frozen); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.ThawRuntime(context.Background(), frozen); err != nil {
-			t.Errorf("thaw %s: %v", frozen, err)
-		}
-	})
-	// The kubelet's PLEG relists every second: give it time to be caught
-	// in a call to the frozen daemon.
-	time.Sleep(3 * time.Second)
-
 	assertFrozen := func(t *testing.T, rep *report.Report) {
 		t.Helper()
 		for _, n := range c.Nodes {
@@ -58,6 +46,48 @@ func TestE2EFreshFreeze(t *testing.T) {
 			t.Errorf("%s: kubelet evidence %+v, want two dumps with a stuck RuntimeService read", frozen, k)
 		}
 	}
+	// Frozen 0.3 s after the run started: the kubelet's first dump, read
+	// at once, still looks calm; the node's pod does not start, and the
+	// second read of its evidence, at the first early round, decides it.
+	// (Found by a fresh-user trial: Inconclusive after the whole budget.)
+	t.Cleanup(func() {
+		if err := c.ThawRuntime(context.Background(), frozen); err != nil {
+			t.Errorf("thaw %s: %v", frozen, err)
+		}
+	})
+	t.Run("frozen as the run starts", func(t *testing.T) {
+		type outcome struct {
+			res checkOutcome
+			rep *report.Report
+		}
+		done := make(chan outcome, 1)
+		go func() {
+			res, rep := newCheck(t, c, "-n", checkNS, "--node-timeout", "30s", "--timeout", "60s").JSON(2 * time.Minute)
+			done <- outcome{res, rep}
+		}()
+		time.Sleep(300 * time.Millisecond)
+		if err := c.FreezeRuntime(ctx, frozen); err != nil {
+			t.Fatal(err)
+		}
+		o := <-done
+		if o.res.code != report.ExitFindings {
+			t.Errorf("exit %d, want %d\n%s", o.res.code, report.ExitFindings, o.res.stderr)
+		}
+		assertFrozen(t, o.rep)
+		// Early rounds every 10 s: the second read at the first, the
+		// verdict at the second, before the 30 s deadline.
+		if o.res.elapsed > 28*time.Second {
+			t.Errorf("check took %s, want node-2 decided before its 30 s deadline", o.res.elapsed)
+		}
+		assertNoPodsLeft(t, c)
+	})
+	// Still frozen (SIGSTOP again is harmless): a run that starts later.
+	if err := c.FreezeRuntime(ctx, frozen); err != nil {
+		t.Fatal(err)
+	}
+	// The kubelet's PLEG relists every second: give it time to be caught
+	// in a call to the frozen daemon.
+	time.Sleep(3 * time.Second)
 	t.Run("check", func(t *testing.T) {
 		res, rep := newCheck(t, c, "-n", checkNS, "--node-timeout", "30s", "--timeout", "60s").JSON(2 * time.Minute)
 		if res.code != report.ExitFindings {
