@@ -162,11 +162,18 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 		ev.RuntimeEndpoint = nc.Config.ContainerRuntimeEndpoint
 	}
 	first := f.Fetch(ctx, n.Name, dumpReq)
-	c.goroutines(ctx, f, n.Name, dumpReq, first, o, ev)
 	if !kubeletAnswered(first) {
+		c.goroutines(ctx, f, n.Name, dumpReq, first, o, ev)
 		return ev // the other paths would fail the same way
 	}
-	mr := f.Fetch(ctx, n.Name, metricsReq)
+	// The metrics are read while the dumps are assessed (a second dump
+	// waits ResampleAfter): on a kubelet whose runtime is frozen they can
+	// take the whole request timeout, and the node's verdict should not
+	// wait for both one after the other.
+	metricsc := make(chan nodeproxy.Response, 1)
+	go func() { metricsc <- f.Fetch(ctx, n.Name, metricsReq) }()
+	c.goroutines(ctx, f, n.Name, dumpReq, first, o, ev)
+	mr := <-metricsc
 	m := parseMetrics(mr, ev)
 	// The node's pods are listed only where the comparison with the
 	// metrics matters: the dump shows containerd calls, or there is no
@@ -182,6 +189,12 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 		ev.Metrics = metricsEvidence(mr, m, running, podsErr)
 	}
 	if !needsCorroboration(first, ev) {
+		return ev
+	}
+	if g := ev.Goroutines; g != nil && g.CRIStuck > 0 && !g.Stalled {
+		// The runtime does not answer the kubelet's reads: /stats/summary,
+		// which asks it for stats, would only wait out its timeout (5 s,
+		// measured on a frozen node) and delay the verdict.
 		return ev
 	}
 	if r := f.Fetch(ctx, n.Name, summaryReq); r.Err != nil {
