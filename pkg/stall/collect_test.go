@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/kubeletevidence"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/nodeexec"
 	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/report"
@@ -346,10 +347,12 @@ func TestCollectorNotRegisteredFromRealCaptures(t *testing.T) {
 		t.Errorf("no-pod item %s %q, want Healthy with the registration finding in the reason", it.Verdict, it.Reason)
 	}
 	// The probe already said why: the reason does not say it twice.
-	it = report.Item{Node: "node-3", Verdict: report.Healthy, Reason: "cAdvisor dials /run/containerd/containerd.sock (missing); kubelet uses /run/k3s/containerd/containerd.sock: cAdvisor has no containerd view, container metrics lack image/name labels"}
+	probeSaid := "cAdvisor dials /run/containerd/containerd.sock (missing); kubelet uses /run/k3s/containerd/containerd.sock: cAdvisor has no containerd view, container metrics lack image/name labels"
+	it = report.Item{Node: "node-3", Verdict: report.Healthy, Reason: probeSaid,
+		Findings: []report.Finding{{Code: checks.CodeCadvisorSocketMissing, Message: probeSaid}}}
 	before := it.Reason
 	Apply(&it, ev)
-	if it.Reason != before || len(it.Findings) == 0 || it.Findings[0].Code != report.CodeCAdvisorNotRegistered {
+	if it.Reason != before || len(it.Findings) < 2 || it.Findings[1].Code != report.CodeCAdvisorNotRegistered {
 		t.Errorf("item %q findings %+v, want the reason unchanged and the finding kept", it.Reason, it.Findings)
 	}
 }

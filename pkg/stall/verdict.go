@@ -122,10 +122,13 @@ func Apply(it *report.Item, ev *report.KubeletEvidence) {
 			it.Reason += "; " + msg
 		}
 	}
-	if f := notRegistered(ev); f != nil && it.Verdict != report.Skipped && !strings.Contains(it.Reason, "lack image/name labels") {
+	probeSaidWhy := hasFinding(it.Findings, report.Finding{Code: checks.CodeCadvisorSocketMissing}) ||
+		hasFinding(it.Findings, report.Finding{Code: checks.CodeCadvisorSocketUnreachable})
+	if f := notRegistered(ev); f != nil && it.Verdict != report.Skipped && !probeSaidWhy {
 		// The verdict stays: a cAdvisor without a containerd view makes no
 		// containerd call to stall on. The reason says it, unless the
-		// probe's finding about cAdvisor's socket already does.
+		// probe's finding about cAdvisor's socket (in the reason too)
+		// already does.
 		it.Reason += "; " + f.Message
 	}
 	if g := ev.Goroutines; g != nil && g.CRIStuck > 0 && it.Result == nil && it.Verdict == report.Inconclusive {
