@@ -9,6 +9,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -133,8 +134,11 @@ func (k *kubeletRun) decided(node string) *nodeexec.Classification {
 		}
 		return nil
 	}
+	g := ev.Goroutines
 	return &nodeexec.Classification{Verdict: checks.Unresponsive, Code: report.CodeKubeletCRIStuck,
-		Reason: "kubelet: " + ev.Goroutines.CRIStuckReason() + " (the probe pod has not started)"}
+		Reason: "kubelet: " + g.CRIStuckReason() + " (the probe pod has not started)",
+		Evidence: []nodeexec.Evidence{{Source: "kubelet", Reason: g.CRIStuckCall.GRPCMethod,
+			Message: fmt.Sprintf("goroutine dumps: %d CRI read(s) blocked, longest %s", g.CRIStuck, g.CRIStuckWait.Round(time.Second))}}}
 }
 
 // refresh reads a pending node's kubelet evidence once more, in the

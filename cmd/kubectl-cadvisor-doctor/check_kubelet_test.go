@@ -145,6 +145,8 @@ func TestKubeletRunDecided(t *testing.T) {
 	if c := k.decided("stuck"); c == nil || c.Verdict != "Unresponsive" || c.Code != report.CodeKubeletCRIStuck ||
 		!strings.Contains(c.Reason, "ListPodSandbox") {
 		t.Errorf("stuck: %+v, want Unresponsive KubeletCRIStuck naming the call", c)
+	} else if len(c.Evidence) != 1 || c.Evidence[0].Source != "kubelet" || c.Evidence[0].Reason != "/runtime.v1.RuntimeService/ListPodSandbox" {
+		t.Errorf("stuck: evidence %+v, want the kubelet's stuck call", c.Evidence)
 	}
 	for _, n := range []string{"calm", "pending", "unknown"} {
 		if c := k.decided(n); c != nil {

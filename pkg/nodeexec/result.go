@@ -71,7 +71,8 @@ func Codes() []Code {
 // Evidence is one observation behind a verdict that nodeexec reached
 // without (or in addition to) the probe's result.
 type Evidence struct {
-	// Source is where it was seen: "event", "pod" or "node".
+	// Source is where it was seen: "event", "pod", "node" or "kubelet" (its
+	// goroutine dumps, read through the node proxy).
 	Source string `json:"source"`
 	// Reason is the API's reason (event reason, waiting reason, condition).
 	Reason  string `json:"reason,omitempty"`

@@ -417,7 +417,10 @@ func (s *runState) early(ctx context.Context) {
 		}
 		if s.Decided != nil {
 			if c := s.Decided(st.node); c != nil {
-				s.finish(st, NodeResult{Classification: c})
+				// What the pod showed stays in the evidence beside it.
+				d := *c
+				d.Evidence = append(append([]Evidence(nil), c.Evidence...), podEvidence(Observation{Pod: st.pod})...)
+				s.finish(st, NodeResult{Classification: &d})
 				continue
 			}
 		}

@@ -405,6 +405,11 @@ func TestIntegrationEarlyVerdicts(t *testing.T) {
 	if d := took["early-silent"]; d < o.NodeTimeout-time.Second {
 		t.Errorf("early-silent decided after %s, want the whole budget %s (nothing decides it early)", d, o.NodeTimeout)
 	}
+	for _, nr := range results {
+		if nr.Node == "early-decided" && (nr.Classification == nil || len(nr.Classification.Evidence) == 0 || nr.Classification.Evidence[0].Source != "pod") {
+			t.Errorf("early-decided: %+v, want the pod's state in the evidence beside what decided it", nr.Classification)
+		}
+	}
 	if left := remainingPods(t, admin, ns); len(left) > 0 {
 		t.Errorf("pods left: %v", left)
 	}
