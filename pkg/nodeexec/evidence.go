@@ -22,21 +22,12 @@ type evidence struct {
 }
 
 // gatherEvidence makes one round of requests for the pods that did not
-// finish: one event list for the namespace, and the nodes. It runs after
-// the run's context may have ended, so it uses a fresh short context.
-// Failures leave the evidence empty: the classifier then says it does not
-// know.
-func gatherEvidence(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState) evidence {
-	return gather(ctx, client, ns, due, true)
-}
-
-// gatherEvents is the early round's share of it: one paged events list
-// for every pod due, and the nodes one by one only when withNodes.
-func gatherEvents(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState, withNodes bool) evidence {
-	return gather(ctx, client, ns, due, withNodes)
-}
-
-func gather(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState, withNodes bool) evidence {
+// finish: one event list for the namespace and, withNodes, the nodes (a
+// get each for a few, else one list; the early rounds leave them out when
+// many are due). It runs after the run's context may have ended, so it
+// uses a fresh short context. Failures leave the evidence empty: the
+// classifier then says it does not know.
+func gatherEvidence(ctx context.Context, client kubernetes.Interface, ns string, due []*nodeState, withNodes bool) evidence {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), evidenceTimeout)
 	defer cancel()
 	ev := evidence{events: map[string][]corev1.Event{}, nodes: map[string]*corev1.Node{}, gone: map[string]bool{}}

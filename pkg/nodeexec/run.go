@@ -382,16 +382,13 @@ func (s *runState) readLog(ctx context.Context, pod *corev1.Pod) (*checks.Result
 	return ResultFromLog(b)
 }
 
-// expire classifies every node whose budget ran out (or all pending nodes
-// when the run ended) from one round of evidence.
 // early looks again at pods still pending at their early check: one
 // events list for all of them, and their nodes (read again when they are
-// few, else as the plan listed them). Evidence
-// that already decides the node (the kubelet's sandbox deadline, a socket
-// directory that does not exist, a node whose runtime is down or whose
-// kubelet stopped posting) ends its wait
-// now rather than at --node-timeout; anything else waits on, and is looked
-// at again one early delay later.
+// few, else as the plan listed them). Evidence that already decides the
+// node (the kubelet's sandbox deadline, a socket directory that does not
+// exist, a node whose runtime is down or whose kubelet stopped posting,
+// or what Decided says) ends its wait now rather than at --node-timeout;
+// anything else waits on, and is looked at again one early delay later.
 func (s *runState) early(ctx context.Context) {
 	s.drainEvents(ctx)
 	now := s.clk.Now()
@@ -405,7 +402,7 @@ func (s *runState) early(ctx context.Context) {
 	// after the plan shows in their Ready condition before the deadline.
 	// More than that, and the plan's nodes stand in: early rounds must not
 	// list every node of a big cluster again and again.
-	ev := gatherEvents(ctx, s.Client, s.Options.Namespace, due, len(due) <= nodeGetMax)
+	ev := gatherEvidence(ctx, s.Client, s.Options.Namespace, due, len(due) <= nodeGetMax)
 	s.drainEvents(ctx)
 	for _, st := range due {
 		if st.done {
@@ -460,6 +457,8 @@ func (s *runState) pending(due func(*nodeState) bool) []*nodeState {
 	return out
 }
 
+// expire classifies every node whose budget ran out (or all pending nodes
+// when the run ended) from one round of evidence.
 func (s *runState) expire(ctx context.Context, runEnded bool) {
 	if !runEnded {
 		s.early(ctx) // the final round below covers every node anyway
@@ -476,7 +475,7 @@ func (s *runState) expire(ctx context.Context, runEnded bool) {
 	if len(due) == 0 {
 		return
 	}
-	ev := gatherEvidence(ctx, s.Client, s.Options.Namespace, due)
+	ev := gatherEvidence(ctx, s.Client, s.Options.Namespace, due, true)
 	// Results that came in during the evidence round still count.
 	s.drainEvents(ctx)
 	for _, st := range due {
