@@ -88,9 +88,19 @@ func (c Config) Validate() error {
 		}
 	}
 	for _, p := range []struct{ flag, v string }{{"--socket", c.Socket}, {"--cadvisor-socket", c.CadvisorSocket}} {
-		if strings.HasSuffix(p.v, ".ttrpc") {
-			errs = append(errs, fmt.Errorf("%s %s is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, %s", p.flag, p.v, strings.TrimSuffix(p.v, ".ttrpc")))
+		if err := TTRPCSocketError(p.flag, p.v); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// TTRPCSocketError says, for a flag naming containerd's ttrpc socket
+// (<grpc socket>.ttrpc), which socket to pass instead; nil otherwise. A
+// gRPC client there would only time out: read as a hung daemon.
+func TTRPCSocketError(flag, path string) error {
+	if !strings.HasSuffix(path, ".ttrpc") {
+		return nil
+	}
+	return fmt.Errorf("%s %s is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, %s", flag, path, strings.TrimSuffix(path, ".ttrpc"))
 }

@@ -26,6 +26,9 @@ type kubeletSocket struct {
 	pid      int
 	path     string
 	openPath string
+	// hostname is the kubelet's --hostname-override, to tell several
+	// kubelets on one host apart.
+	hostname string
 }
 
 // kubeletContainerdFlag looks for this node's kubelet among the host's
@@ -37,23 +40,21 @@ type kubeletSocket struct {
 // no kubelet has the flag, ok is false and cAdvisor's default stands.
 func kubeletContainerdFlag(p procFS, node string) (s kubeletSocket, ok bool) {
 	var candidates []kubeletSocket
-	var names []string
 	for _, pid := range p.pids() {
 		if p.comm(pid) != "kubelet" {
 			continue
 		}
 		args := p.cmdline(pid)
-		sock := strings.TrimPrefix(flagValue(args, "containerd"), "unix://")
-		candidates = append(candidates, kubeletSocket{pid: pid, path: sock})
-		names = append(names, flagValue(args, "hostname-override"))
+		candidates = append(candidates, kubeletSocket{pid: pid, path: strings.TrimPrefix(flagValue(args, "containerd"), "unix://"),
+			hostname: flagValue(args, "hostname-override")})
 	}
 	pick := -1
 	switch {
 	case len(candidates) == 1:
 		pick = 0
 	case node != "":
-		for i, n := range names {
-			if n == node {
+		for i, c := range candidates {
+			if c.hostname == node {
 				if pick >= 0 {
 					return kubeletSocket{}, false // two kubelets claim the node
 				}

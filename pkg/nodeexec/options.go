@@ -12,10 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubectl-cadvisor-doctor/kubectl-cadvisor-doctor/pkg/checks"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 )
 
@@ -119,8 +120,8 @@ func (o Options) Validate() error {
 	if o.Socket != "" && (!path.IsAbs(o.Socket) || path.Clean(o.Socket) != o.Socket || o.Socket == "/") {
 		errs = append(errs, fmt.Errorf("--socket must be a clean absolute path to a socket file, got %q", o.Socket))
 	}
-	if strings.HasSuffix(o.Socket, ".ttrpc") {
-		errs = append(errs, fmt.Errorf("--socket %s is containerd's ttrpc socket, which neither the kubelet nor cAdvisor uses: pass the gRPC socket, %s", o.Socket, strings.TrimSuffix(o.Socket, ".ttrpc")))
+	if err := checks.TTRPCSocketError("--socket", o.Socket); err != nil {
+		errs = append(errs, err)
 	}
 	if o.RunID == "" {
 		errs = append(errs, errors.New("run id must not be empty"))
