@@ -136,21 +136,6 @@ func readStream(ctx context.Context, r *rest.Request, maxBytes int64) ([]byte, b
 	return b, false, nil
 }
 
-// FetchAll makes every request for one node at once and returns the
-// responses in the order of reqs.
-func (f *Fetcher) FetchAll(ctx context.Context, node string, reqs []Request) []Response {
-	out := make([]Response, len(reqs))
-	var g errgroup.Group
-	for i, req := range reqs {
-		g.Go(func() error {
-			out[i] = f.Fetch(ctx, node, req)
-			return nil
-		})
-	}
-	_ = g.Wait()
-	return out
-}
-
 // ForEachNode runs fn for every node, at most concurrency at a time (0:
 // DefaultConcurrency), and returns when all have returned or ctx ends (nodes
 // not started by then are not run).

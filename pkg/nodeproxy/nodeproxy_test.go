@@ -173,14 +173,3 @@ func TestForEachNodeBoundsConcurrency(t *testing.T) {
 		t.Errorf("ran %d nodes, want %d", len(seen), len(nodes))
 	}
 }
-
-func TestFetchAllKeepsOrder(t *testing.T) {
-	client := fakeAPI(t, map[string]http.HandlerFunc{
-		"n/configz":          func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("c")) },
-		"n/metrics/cadvisor": func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("m")) },
-	})
-	got := (&Fetcher{Client: client}).FetchAll(context.Background(), "n", []Request{Configz(), CAdvisorMetrics()})
-	if string(got[0].Body) != "c" || string(got[1].Body) != "m" {
-		t.Errorf("bodies %q %q, want c m", got[0].Body, got[1].Body)
-	}
-}

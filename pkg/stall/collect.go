@@ -181,12 +181,16 @@ func (c *Collector) Node(ctx context.Context, n corev1.Node) *report.KubeletEvid
 	// of cAdvisor's containerd handler.
 	var running []string
 	podsErr := errors.New("not needed")
-	unlabeled := m != nil && (m.Registration().State == kubeletevidence.RegistrationNotRegistered || m.Registration().State == kubeletevidence.RegistrationPartial)
+	var reg kubeletevidence.Registration
+	if m != nil {
+		reg = m.Registration()
+	}
+	unlabeled := reg.State == kubeletevidence.RegistrationNotRegistered || reg.State == kubeletevidence.RegistrationPartial
 	if ev.Goroutines == nil || ev.Goroutines.Blocked > 0 || unlabeled {
 		running, podsErr = c.runningContainers(ctx, n.Name, o)
 	}
 	if m != nil {
-		ev.Metrics = metricsEvidence(mr, m, running, podsErr)
+		ev.Metrics = metricsEvidence(mr, m, reg, running, podsErr)
 	}
 	if !needsCorroboration(first, ev) {
 		return ev
@@ -227,11 +231,10 @@ func needsCorroboration(first nodeproxy.Response, ev *report.KubeletEvidence) bo
 // kubeletAnswered: the dump request reached the kubelet, which answered it
 // or declined it (debug handlers or profiling off).
 func kubeletAnswered(first nodeproxy.Response) bool {
-	return first.Err == nil || kubeletAnsweredCode(first.Err.Code)
-}
-
-func kubeletAnsweredCode(code string) bool {
-	switch code {
+	if first.Err == nil {
+		return true
+	}
+	switch first.Err.Code {
 	case kubeletevidence.UnavailableDebugHandlersOff, kubeletevidence.UnavailableProfilingOff:
 		return true
 	}
@@ -309,9 +312,9 @@ func parseMetrics(r nodeproxy.Response, ev *report.KubeletEvidence) *kubeletevid
 	return m
 }
 
-func metricsEvidence(r nodeproxy.Response, m *kubeletevidence.CAdvisorMetrics, running []string, podsErr error) *report.MetricsEvidence {
+func metricsEvidence(r nodeproxy.Response, m *kubeletevidence.CAdvisorMetrics, reg kubeletevidence.Registration, running []string, podsErr error) *report.MetricsEvidence {
 	me := &report.MetricsEvidence{ScrapeError: m.ScrapeError, HasScrapeError: m.HasScrapeError, Cgroups: len(m.Containers),
-		Registration: m.Registration(), Truncated: m.Truncated || r.Truncated, LatencyMs: r.Latency.Milliseconds()}
+		Registration: reg, Truncated: m.Truncated || r.Truncated, LatencyMs: r.Latency.Milliseconds()}
 	if podsErr == nil {
 		cov := m.Coverage(running)
 		me.Coverage = &cov
