@@ -172,7 +172,7 @@ func cadvisorFinding(c cadvisorProbe, kubeletSocket string) (cadvisorOutcome, *F
 		// kubelet's daemon, the kubelet's cAdvisor blocks on them.
 		what := sw.Frozen
 		if w := sw.FirstStuck; w != nil {
-			what = fmt.Sprintf("%s%s stuck %s", short(w.Method), forID(w.ID), round(time.Duration(w.ElapsedMs*float64(time.Millisecond))))
+			what = stuckText(*w)
 			if sw.Stuck > 1 {
 				what += fmt.Sprintf(", %d stuck calls in all", sw.Stuck)
 			}

@@ -101,11 +101,17 @@ func decideStall(f findings) (Verdict, string) {
 	return Healthy, withNear(f.summary, f.nearLimit)
 }
 
+// stuckText names a stuck call for a reason: "Tasks/Get for container ID
+// stuck 2s".
+func stuckText(w StuckCall) string {
+	return fmt.Sprintf("%s%s stuck %s", short(w.Method), forID(w.ID), round(time.Duration(w.ElapsedMs*float64(time.Millisecond))))
+}
+
 func atRiskReason(f findings) string {
 	var parts []string
 	if len(f.stuck) > 0 {
 		w := f.stuck[0]
-		p := fmt.Sprintf("%s%s stuck %s: %s", short(w.Method), forID(w.ID), round(time.Duration(w.ElapsedMs*float64(time.Millisecond))), firstLine(w.Error))
+		p := stuckText(w) + ": " + firstLine(w.Error)
 		if e := w.Evidence; e != nil {
 			p += fmt.Sprintf(" (shim pid %d state %s%s)", e.PID, e.State, stateHint(e.State))
 		}
