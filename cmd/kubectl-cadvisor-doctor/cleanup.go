@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -161,23 +163,15 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 			return fmt.Errorf("namespace %q not found: check -n (cleanup without -n looks in every namespace)", o.namespace)
 		}
 	}
-	selectors, skipped := []string{o.selector()}, 0
+	selector, skipped := o.selector(), 0
 	if o.RunID == "" && !o.IncludeLive {
 		var err error
-		if selectors, skipped, err = o.finishedRuns(ctx); err != nil {
+		if selector, skipped, err = o.finishedRuns(ctx); err != nil {
 			return fmt.Errorf("cleanup %s: %w", where, err)
 		}
 	}
-	var res nodeexec.CleanupResult
-	var errs []error
-	for _, sel := range selectors {
-		r, err := nodeexec.Cleanup(ctx, o.client, nodeexec.CleanupOptions{Namespace: o.namespace, Selector: sel, Wait: o.Wait})
-		res.Found, res.Forced = res.Found+r.Found, res.Forced+r.Forced
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	res, err := nodeexec.Cleanup(ctx, o.client, nodeexec.CleanupOptions{Namespace: o.namespace, Selector: selector, Wait: o.Wait})
+	if err != nil {
 		return fmt.Errorf("cleanup %s: %w", where, err)
 	}
 	switch {
@@ -188,23 +182,24 @@ func (o *CleanupOptions) Run(ctx context.Context) error {
 		_, err := fmt.Fprintf(o.Out, "no cadvisor-doctor pods %s\n", where)
 		return err
 	}
-	_, err := fmt.Fprintf(o.Out, "deleted %d pod(s) %s (%d force-deleted)\n", res.Found, where, res.Forced)
+	_, err = fmt.Fprintf(o.Out, "deleted %d pod(s) %s (%d force-deleted)\n", res.Found, where, res.Forced)
 	return err
 }
 
-// finishedRuns lists the managed pods and returns one selector per run
-// that cannot still be in progress, and says on stderr which runs it
-// leaves alone. A run's pod lives at most its activeDeadlineSeconds (the
+// finishedRuns lists the managed pods and returns the selector of those
+// whose run cannot still be in progress (one selector, so one cleanup
+// round, however many runs), and says on stderr which runs it leaves
+// alone. A run's pod lives at most its activeDeadlineSeconds (the
 // kubelet ends it then, and the run deletes it at --node-timeout), so a run
 // whose pods are all older than theirs is over: a check that is still
 // going never keeps a pod that long. Pods of a live run, deleted under it,
 // would turn its nodes Inconclusive (PodDeleted).
-func (o *CleanupOptions) finishedRuns(ctx context.Context) (selectors []string, skipped int, err error) {
+func (o *CleanupOptions) finishedRuns(ctx context.Context) (selector string, skipped int, err error) {
 	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	list, err := o.client.CoreV1().Pods(o.namespace).List(rctx, metav1.ListOptions{LabelSelector: nodeexec.ManagedSelector()})
 	if err != nil {
-		return nil, 0, fmt.Errorf("list pods: %w", err)
+		return "", 0, fmt.Errorf("list pods: %w", err)
 	}
 	type run struct {
 		pods   int
@@ -234,28 +229,20 @@ func (o *CleanupOptions) finishedRuns(ctx context.Context) (selectors []string, 
 		}
 	}
 	sort.Strings(ids)
+	var live []string
 	for _, id := range ids {
-		r := runs[id]
-		switch {
-		case id == "":
-			// Not from a check (no run id): nothing says it is in use.
-			selectors = append(selectors, nodeexec.ManagedSelector()+",!"+nodeexec.RunIDLabel)
-		case r.live:
+		// Pods without a run id are not from a check: nothing says they
+		// are in use ("notin" keeps them).
+		if r := runs[id]; id != "" && r.live {
 			skipped += r.pods
+			live = append(live, id)
 			fmt.Fprintf(o.ErrOut, "skipped run %s: %d pod(s) in %s, the newest %s old, may still be in use by a check in progress; "+
-				"pass --run-id %s (or --include-live) to delete them anyway\n", id, r.pods, strings.Join(sortedKeys(r.where), ", "), r.newest.Round(time.Second), id)
-		default:
-			selectors = append(selectors, nodeexec.RunSelector(id))
+				"pass --run-id %s (or --include-live) to delete them anyway\n", id, r.pods, strings.Join(slices.Sorted(maps.Keys(r.where)), ", "), r.newest.Round(time.Second), id)
 		}
 	}
-	return selectors, skipped, nil
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+	selector = nodeexec.ManagedSelector()
+	if len(live) > 0 {
+		selector += "," + nodeexec.RunIDLabel + " notin (" + strings.Join(live, ",") + ")"
 	}
-	sort.Strings(out)
-	return out
+	return selector, skipped, nil
 }
