@@ -29,7 +29,6 @@ type Configs struct {
 type NodeConfig struct {
 	Config      *kubeletevidence.KubeletConfig
 	Unavailable *kubeletevidence.Unavailable
-	Latency     time.Duration
 }
 
 type configEntry struct {
@@ -69,23 +68,6 @@ func (c *Configs) Get(ctx context.Context, node string) NodeConfig {
 	}
 }
 
-// Peek returns the node's /configz if it was read already, without a
-// request.
-func (c *Configs) Peek(node string) (NodeConfig, bool) {
-	c.mu.Lock()
-	e, ok := c.byNode[node]
-	c.mu.Unlock()
-	if !ok {
-		return NodeConfig{}, false
-	}
-	select {
-	case <-e.done:
-		return e.nc, true
-	default:
-		return NodeConfig{}, false
-	}
-}
-
 func (c *Configs) fetch(ctx context.Context, node string) NodeConfig {
 	req := nodeproxy.Configz()
 	req.Timeout = c.Timeout
@@ -95,14 +77,14 @@ func (c *Configs) fetch(ctx context.Context, node string) NodeConfig {
 	f := &nodeproxy.Fetcher{Client: c.Client.CoreV1().RESTClient()}
 	r := f.Fetch(ctx, node, req)
 	if r.Err != nil {
-		return NodeConfig{Unavailable: r.Err, Latency: r.Latency}
+		return NodeConfig{Unavailable: r.Err}
 	}
 	cfg, err := kubeletevidence.ParseConfigz(bytes.NewReader(r.Body), nodeproxy.MaxConfigzBytes)
 	if err != nil {
 		u := unreadable(r.Path, err)
-		return NodeConfig{Unavailable: &u, Latency: r.Latency}
+		return NodeConfig{Unavailable: &u}
 	}
-	return NodeConfig{Config: cfg, Latency: r.Latency}
+	return NodeConfig{Config: cfg}
 }
 
 // RuntimeSocket is the kubelet's CRI socket path from its /configz, ""
